@@ -1,0 +1,29 @@
+//! Switchboard's provider-neutral core.
+//!
+//! * [`message`]: the typed model of a message as callers send it (Meta's message object plus
+//!   Switchboard's own fields), keeping every field it does not know so it can travel on.
+//! * [`parse`] and [`validate`]: bytes → model, and the contract's rules, each failure naming
+//!   the JSON path of the offending field.
+//! * [`error`]: the closed set of error codes with their HTTP status and retryability, and the
+//!   failure value that carries a provider's answer verbatim.
+//! * [`adapter`]: what every provider adapter does — render a request, classify a response —
+//!   with no network, clock or store.
+
+pub mod adapter;
+pub mod error;
+pub mod message;
+pub mod parse;
+pub mod phone;
+pub mod validate;
+
+pub use adapter::{
+    Accepted, Adapter, HeaderValue, HttpMethod, ProviderRequest, ProviderResponse, RenderContext,
+    Unsupported,
+};
+pub use error::{ErrorCode, ProviderFailure, ValidationError};
+pub use message::{Content, MessageType, OutboundMessage};
+pub use parse::parse_message;
+pub use validate::{validate, ValidationPolicy};
+
+#[cfg(any(test, feature = "test-support"))]
+pub mod arbitrary;
