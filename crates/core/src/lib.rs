@@ -22,7 +22,7 @@ pub use adapter::{
 };
 pub use error::{ErrorCode, ProviderFailure, ValidationError};
 pub use message::{Content, MessageType, OutboundMessage};
-pub use parse::parse_message;
+pub use parse::{deserialize_at, from_value_at, parse_message};
 pub use validate::{validate, ValidationPolicy};
 
 #[cfg(any(test, feature = "test-support"))]

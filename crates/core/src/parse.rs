@@ -119,7 +119,17 @@ pub fn from_value_at<T: DeserializeOwned>(
     prefix: &str,
     value: Value,
 ) -> Result<T, ValidationError> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
+    deserialize_at(prefix, value)
+}
+
+/// Deserializes from any deserializer (a JSON value, a configuration tree), reporting errors
+/// with the path of the offending field below `prefix`.
+pub fn deserialize_at<'de, D, T>(prefix: &str, deserializer: D) -> Result<T, ValidationError>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let inner = error.inner().to_string();
         let path = error.path().to_string();
         // serde names a missing field in its message; point at the field itself.

@@ -1,0 +1,47 @@
+//! The REST API (CONTRACT 3).
+
+mod call_links;
+mod health;
+mod messages;
+mod templates;
+
+use crate::http::{ApiError, RequestId};
+use actix_web::{web, HttpRequest, HttpResponse};
+use switchboard_core::ErrorCode;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/v1/messages", web::post().to(messages::send_message))
+        .route(
+            "/v1/call-links",
+            web::post().to(call_links::create_call_link),
+        )
+        .route("/v1/templates", web::post().to(templates::create_template));
+}
+
+/// Unknown paths and methods get the one error shape too.
+pub async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(
+        ApiError::new(ErrorCode::NotFound, &RequestId::of(&request)).message(format!(
+            "No route for {} {}.",
+            request.method(),
+            request.path()
+        )),
+    )
+}
+
+/// Parses a JSON body into `T`, naming the offending field on failure.
+fn parse_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    request_id: &str,
+) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid(
+            switchboard_core::ValidationError::new("$", format!("the body is not valid JSON: {e}")),
+            request_id,
+        )
+    })?;
+    switchboard_core::from_value_at("", value).map_err(|e| ApiError::invalid(e, request_id))
+}

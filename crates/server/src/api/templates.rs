@@ -1,0 +1,89 @@
+//! `POST /v1/templates?provider=NAME`: create a template through a Meta provider.
+
+use crate::http::body::read_limited;
+use crate::http::{ApiError, ClientName, RequestId};
+use crate::state::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use switchboard_core::ValidationError;
+
+#[derive(Debug, Deserialize)]
+pub struct TemplateQuery {
+    provider: Option<String>,
+}
+
+pub async fn create_template(
+    request: HttpRequest,
+    payload: web::Payload,
+    client: ClientName,
+    request_id: RequestId,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let request_id = request_id.0;
+    let settings = state.settings();
+    let invalid = |field: &str, message: String| {
+        ApiError::invalid(ValidationError::new(field, message), &request_id)
+    };
+    let query = web::Query::<TemplateQuery>::from_query(request.query_string())
+        .map_err(|_| invalid("provider", "must be a provider name".into()))?;
+    let meta_providers: Vec<&str> = settings
+        .providers
+        .values()
+        .filter(|p| p.templates.is_some())
+        .map(|p| p.name.as_str())
+        .collect();
+    let name = match (&query.provider, meta_providers.as_slice()) {
+        (Some(name), _) => name.as_str(),
+        (None, [only]) => only,
+        (None, _) => {
+            return Err(invalid(
+                "provider",
+                format!("is required: one of {}", meta_providers.join(", ")),
+            ));
+        }
+    };
+    let target = settings
+        .providers
+        .get(name)
+        .and_then(|p| p.templates.as_ref())
+        .ok_or_else(|| {
+            invalid(
+                "provider",
+                format!(
+                    "{name} is not a Meta provider (Meta providers: {})",
+                    meta_providers.join(", ")
+                ),
+            )
+        })?;
+    let waba_id = target.waba_id.as_deref().ok_or_else(|| {
+        invalid(
+            "provider",
+            format!("provider {name} has no waba_id configured"),
+        )
+    })?;
+
+    let body = read_limited(
+        &request,
+        payload,
+        settings.server.max_body_bytes,
+        &request_id,
+    )
+    .await?;
+    let template: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| invalid("$", format!("the body is not valid JSON: {e}")))?;
+    switchboard_meta::validate_template_creation(&template)
+        .map_err(|e| ApiError::invalid(e, &request_id))?;
+
+    let provider_request = target.adapter.render_template_creation(waba_id, &template);
+    tracing::info!(client = %client.0, provider = name, "creating template");
+    let result = state
+        .executor
+        .exchange(&provider_request, target.timeout, |response| {
+            target.adapter.classify_template_creation(response)
+        })
+        .await;
+    match result {
+        Ok(created) => Ok(HttpResponse::Created().json(created)),
+        Err(failure) => Err(ApiError::from_provider(&failure, name, name, &request_id)),
+    }
+}

@@ -1,0 +1,51 @@
+//! The actix-web application and server.
+
+use crate::api;
+use crate::config::Settings;
+use crate::http::request_id;
+use crate::state::AppState;
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use std::net::TcpListener;
+
+/// Whether the server handles SIGTERM/SIGINT itself (the binary) or leaves signals to the
+/// embedding process (tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signals {
+    Handle,
+    Ignore,
+}
+
+/// Starts serving on `listener`. Returns the server handle (await it to run to completion)
+/// and the shared state.
+pub fn start(
+    settings: Settings,
+    listener: TcpListener,
+    signals: Signals,
+) -> std::io::Result<(Server, web::Data<AppState>)> {
+    let shutdown_secs = settings.server.shutdown_timeout_secs;
+    let state = web::Data::new(AppState::new(settings));
+    let app_state = state.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .wrap_fn(request_id::middleware)
+            .configure(api::routes)
+            .default_service(web::to(api::not_found))
+    })
+    .shutdown_timeout(shutdown_secs)
+    .listen(listener)?;
+    if signals == Signals::Ignore {
+        server = server.disable_signals();
+    }
+    Ok((server.run(), state))
+}
+
+/// Binds the configured address and serves until SIGTERM/Ctrl-C, letting in-flight requests
+/// finish (up to `server.shutdown_timeout_secs`).
+pub async fn serve(settings: Settings) -> std::io::Result<()> {
+    let listener = TcpListener::bind(settings.server.listen)?;
+    tracing::info!(listen = %listener.local_addr()?, "switchboard listening");
+    let (server, _state) = start(settings, listener, Signals::Handle)?;
+    server.await
+}

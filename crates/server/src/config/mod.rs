@@ -1,0 +1,197 @@
+//! Configuration: one TOML file plus `SWITCHBOARD__SECTION__KEY` environment overrides,
+//! resolved into [`Settings`] — secrets read, Kaleyra instances expanded into one endpoint per
+//! pod, routes checked. Every error names the key at fault.
+
+mod describe;
+mod raw;
+mod resolve;
+mod secrets;
+
+pub use describe::describe;
+pub use resolve::resolve;
+
+use secrecy::SecretString;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_core::{Adapter, ErrorCode, ValidationError};
+use switchboard_meta::MetaAdapter;
+
+/// A configuration problem: the key path and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ValidationError> for ConfigError {
+    fn from(e: ValidationError) -> Self {
+        ConfigError::new(e.field, e.message)
+    }
+}
+
+/// The running configuration. Immutable; a reload builds a new one.
+#[derive(Debug)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub store_url: String,
+    pub clients: Vec<Client>,
+    pub providers: BTreeMap<String, Provider>,
+    /// Every endpoint by id (`kaleyra/in`, `meta`, …).
+    pub endpoints: BTreeMap<String, Arc<Endpoint>>,
+    /// Senders by number, `+<digits>`.
+    pub senders: BTreeMap<String, Sender>,
+    pub default_sender: Option<String>,
+    pub resilience: Resilience,
+    pub webhooks: Webhooks,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub max_body_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+pub struct Client {
+    pub name: String,
+    pub token: SecretString,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    Meta,
+    Kaleyra,
+    Generic,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Meta => "meta",
+            ProviderKind::Kaleyra => "kaleyra",
+            ProviderKind::Generic => "generic",
+        }
+    }
+}
+
+/// A provider instance (a table under `[providers]`).
+#[derive(Debug)]
+pub struct Provider {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Its endpoints in failover order: one per Kaleyra pod, else just the instance.
+    pub endpoint_ids: Vec<String>,
+    /// Meta only: what `POST /v1/templates` needs.
+    pub templates: Option<TemplateTarget>,
+}
+
+#[derive(Debug)]
+pub struct TemplateTarget {
+    pub adapter: Arc<MetaAdapter>,
+    pub waba_id: Option<String>,
+    pub timeout: Duration,
+}
+
+/// One place a message can be sent.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub id: String,
+    pub provider: String,
+    pub kind: ProviderKind,
+    pub adapter: Arc<dyn Adapter>,
+    pub timeout: Duration,
+    /// Where it sends, for `config check` (no secrets in it).
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub number: String,
+    /// Provider instance names in failover order.
+    pub route: Vec<String>,
+    pub phone_number_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resilience {
+    pub failure_threshold: u32,
+    pub open_secs: u64,
+    pub retry_on_timeout: bool,
+    pub failover_on: Vec<ErrorCode>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Webhooks {
+    pub callback_hosts_allow: Vec<String>,
+    pub retry_base_ms: u64,
+    pub max_attempts: u32,
+    pub subscribers: Vec<Subscriber>,
+}
+
+#[derive(Clone)]
+pub struct Subscriber {
+    pub url: String,
+    pub secret: SecretString,
+}
+
+impl fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// The endpoints a sender's route expands to, in failover order.
+    pub fn route_endpoints(&self, route: &[String]) -> Vec<Arc<Endpoint>> {
+        route
+            .iter()
+            .filter_map(|name| self.providers.get(name))
+            .flat_map(|provider| provider.endpoint_ids.iter())
+            .filter_map(|id| self.endpoints.get(id).cloned())
+            .collect()
+    }
+}
+
+/// Reads the file and the environment overrides into the raw configuration tree.
+pub fn read_layers(path: &Path) -> Result<config::Config, ConfigError> {
+    config::Config::builder()
+        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .add_source(
+            config::Environment::with_prefix("SWITCHBOARD")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        )
+        .build()
+        .map_err(|e| ConfigError::new(path.display().to_string(), e.to_string()))
+}
+
+/// Loads and resolves the configuration file, reading secrets from the process environment.
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    resolve(read_layers(path)?, &|name| std::env::var(name).ok())
+}

@@ -1,0 +1,125 @@
+//! The one error shape (CONTRACT 3.2) every failure is answered with.
+
+use crate::send::Attempt;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+use switchboard_core::{ErrorCode, ProviderFailure, ValidationError};
+
+/// Seconds a 429 asks the caller to wait when the provider named no delay.
+pub const DEFAULT_RETRY_AFTER_SECS: u64 = 30;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+    pub retryable: bool,
+    pub request_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_details: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<Vec<Attempt>>,
+}
+
+/// An error on its way to the caller.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub body: ErrorBody,
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, request_id: &str) -> Self {
+        ApiError {
+            body: ErrorBody {
+                code,
+                message: code.default_message().to_string(),
+                retryable: code.retryable(),
+                request_id: request_id.to_string(),
+                field: None,
+                provider: None,
+                endpoint: None,
+                provider_status: None,
+                provider_code: None,
+                provider_message: None,
+                provider_details: None,
+                attempts: None,
+            },
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn message(mut self, message: impl Into<String>) -> Self {
+        self.body.message = message.into();
+        self
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.body.field = Some(field.into());
+        self
+    }
+
+    pub fn invalid(error: ValidationError, request_id: &str) -> Self {
+        ApiError::new(ErrorCode::InvalidRequest, request_id)
+            .message(format!("{}: {}", error.field, error.message))
+            .field(error.field)
+    }
+
+    /// A provider's failure, with its words carried verbatim.
+    pub fn from_provider(
+        failure: &ProviderFailure,
+        provider: &str,
+        endpoint: &str,
+        request_id: &str,
+    ) -> Self {
+        let mut error = ApiError::new(failure.code, request_id).message(failure.message.clone());
+        error.body.provider = Some(provider.to_string());
+        error.body.endpoint = Some(endpoint.to_string());
+        error.body.provider_status = failure.provider_status;
+        error.body.provider_code = failure.provider_code.clone();
+        error.body.provider_message = failure.provider_message.clone();
+        error.body.provider_details = failure.provider_details.clone();
+        error.retry_after_secs = failure.retry_after_secs;
+        error
+    }
+
+    pub fn attempts(mut self, attempts: Vec<Attempt>) -> Self {
+        self.body.attempts = Some(attempts);
+        self
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.body.code, self.body.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.body.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if self.body.code == ErrorCode::RateLimited {
+            let secs = self.retry_after_secs.unwrap_or(DEFAULT_RETRY_AFTER_SECS);
+            response.insert_header(("Retry-After", secs.to_string()));
+        }
+        response.json(serde_json::json!({ "error": self.body }))
+    }
+}

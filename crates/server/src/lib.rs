@@ -1,0 +1,12 @@
+//! The `switchboard` gateway: configuration, REST API, routing with failover, and the one
+//! executor that talks HTTP to providers. Provider wire formats live in the adapter crates.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod sandbox;
+pub mod send;
+pub mod state;
+pub mod telemetry;

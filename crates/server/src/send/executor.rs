@@ -1,0 +1,107 @@
+//! The one place Switchboard speaks HTTP to providers: a pooled client, a per-endpoint
+//! timeout, and transport failures mapped to the contract's codes.
+
+use actix_web::web::Bytes;
+use std::time::Duration;
+use switchboard_core::{ErrorCode, HttpMethod, ProviderFailure, ProviderRequest, ProviderResponse};
+
+/// A provider's raw answer.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+#[derive(Debug, Clone)]
+pub struct Executor {
+    client: reqwest::Client,
+}
+
+impl Default for Executor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Executor {
+    pub fn new() -> Self {
+        let client = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client builds with static settings");
+        Executor { client }
+    }
+
+    /// Sends `request`. `Err` is a failure before any response: connection refused or reset
+    /// (`provider_unavailable`) or no answer within `timeout` (`provider_timeout`, outcome
+    /// unknown).
+    pub async fn send(
+        &self,
+        request: &ProviderRequest,
+        timeout: Duration,
+    ) -> Result<RawResponse, ProviderFailure> {
+        let method = match request.method {
+            HttpMethod::Get => reqwest::Method::GET,
+            HttpMethod::Post => reqwest::Method::POST,
+        };
+        let mut builder = self.client.request(method, &request.url).timeout(timeout);
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.expose());
+        }
+        let body = serde_json::to_vec(&request.body).expect("a JSON value serializes");
+        let response = builder.body(body).send().await.map_err(transport_failure)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_string(), value)
+            })
+            .collect();
+        let body = response.bytes().await.map_err(transport_failure)?;
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+impl Executor {
+    /// Sends `request` and lets `classify` judge the answer; a transport failure is the
+    /// failure itself.
+    pub async fn exchange<T>(
+        &self,
+        request: &ProviderRequest,
+        timeout: Duration,
+        classify: impl FnOnce(&ProviderResponse<'_>) -> Result<T, ProviderFailure>,
+    ) -> Result<T, ProviderFailure> {
+        let raw = self.send(request, timeout).await?;
+        classify(&ProviderResponse {
+            status: raw.status,
+            headers: &raw.headers,
+            body: &raw.body,
+        })
+    }
+}
+
+fn transport_failure(error: reqwest::Error) -> ProviderFailure {
+    // The URL is left out of the text: it names the account (SID, phone number id).
+    let error = error.without_url();
+    if error.is_timeout() {
+        return ProviderFailure::new(ErrorCode::ProviderTimeout);
+    }
+    let detail = if error.is_connect() {
+        "connection failed (refused, reset or unreachable) before a response"
+    } else {
+        "the connection failed before a complete response"
+    };
+    ProviderFailure::new(ErrorCode::ProviderUnavailable).with_message(format!(
+        "The provider could not be reached: {detail}; retry later with the same Idempotency-Key."
+    ))
+}

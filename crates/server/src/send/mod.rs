@@ -1,0 +1,306 @@
+//! The send path: route → for each endpoint: render → send → classify → accepted, or the next
+//! endpoint when the failure allows it (CONTRACT 3.3).
+
+pub mod executor;
+
+use crate::config::{Endpoint, Resilience, Sender, Settings};
+use crate::http::ApiError;
+use executor::Executor;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Instant;
+use switchboard_core::{
+    Accepted, ErrorCode, OutboundMessage, ProviderFailure, ProviderRequest, RenderContext,
+    Unsupported,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Accepted,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    Unsupported,
+    CircuitOpen,
+}
+
+/// The error of one attempt, as listed in `attempts`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptError {
+    pub code: ErrorCode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_message: Option<String>,
+}
+
+/// One endpoint's part in a send.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub endpoint: String,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<SkipReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<AttemptError>,
+}
+
+impl Attempt {
+    fn unsupported(endpoint: &Endpoint, why: &Unsupported) -> Self {
+        Attempt {
+            endpoint: endpoint.id.clone(),
+            outcome: Outcome::Skipped,
+            reason: Some(SkipReason::Unsupported),
+            duration_ms: None,
+            error: Some(AttemptError {
+                code: ErrorCode::UnsupportedByProvider,
+                message: Some(why.message.clone()),
+                provider_status: None,
+                provider_code: None,
+                provider_message: None,
+            }),
+        }
+    }
+
+    fn finished(
+        endpoint: &Endpoint,
+        started: Instant,
+        result: &Result<Accepted, ProviderFailure>,
+    ) -> Self {
+        let error = result.as_ref().err().map(|f| AttemptError {
+            code: f.code,
+            message: None,
+            provider_status: f.provider_status,
+            provider_code: f.provider_code.clone(),
+            provider_message: f.provider_message.clone(),
+        });
+        Attempt {
+            endpoint: endpoint.id.clone(),
+            outcome: if result.is_ok() {
+                Outcome::Accepted
+            } else {
+                Outcome::Failed
+            },
+            reason: None,
+            duration_ms: Some(started.elapsed().as_millis() as u64),
+            error,
+        }
+    }
+}
+
+/// The 202 body of an accepted send.
+#[derive(Debug, Clone, Serialize)]
+pub struct SendResult {
+    pub id: String,
+    pub status: &'static str,
+    pub provider: String,
+    pub endpoint: String,
+    pub provider_message_id: Option<String>,
+    pub provider_status: String,
+    pub attempts: Vec<Attempt>,
+}
+
+/// The sender and the endpoints a message may go to, in failover order.
+pub struct Route {
+    pub sender: Sender,
+    pub endpoints: Vec<Arc<Endpoint>>,
+}
+
+/// Picks the sender (`from`, else the default) and its route (narrowed by `provider`).
+pub fn resolve_route(
+    settings: &Settings,
+    message: &OutboundMessage,
+    request_id: &str,
+) -> Result<Route, ApiError> {
+    let unknown = |message: String, field: &str| {
+        ApiError::new(ErrorCode::UnknownSender, request_id)
+            .message(message)
+            .field(field)
+    };
+    let number = match &message.envelope.from {
+        Some(from) => switchboard_core::phone::with_plus(from),
+        None => settings.default_sender.clone().ok_or_else(|| {
+            ApiError::invalid(
+                switchboard_core::ValidationError::new(
+                    "from",
+                    "is required: no routing.default_sender is configured",
+                ),
+                request_id,
+            )
+        })?,
+    };
+    let sender = settings
+        .senders
+        .get(&number)
+        .ok_or_else(|| unknown(format!("{number} is not a configured sender."), "from"))?;
+    let route = match &message.envelope.provider {
+        None => sender.route.clone(),
+        Some(provider) if sender.route.contains(provider) => vec![provider.clone()],
+        Some(provider) => {
+            return Err(unknown(
+                format!(
+                    "Provider {provider} is not in the route of {number} ({}).",
+                    sender.route.join(", ")
+                ),
+                "provider",
+            ))
+        }
+    };
+    Ok(Route {
+        sender: sender.clone(),
+        endpoints: settings.route_endpoints(&route),
+    })
+}
+
+fn render_context<'a>(sender: &'a Sender, message_id: &'a str) -> RenderContext<'a> {
+    RenderContext {
+        message_id,
+        sender_number: &sender.number,
+        phone_number_id: sender.phone_number_id.as_deref(),
+    }
+}
+
+/// What a dry run shows: each endpoint's exact request (secrets masked) or why it is skipped.
+pub fn plan(
+    route: &Route,
+    message: &OutboundMessage,
+    message_id: &str,
+    request_id: &str,
+) -> Result<Value, ApiError> {
+    let context = render_context(&route.sender, message_id);
+    let mut plan = Vec::new();
+    let mut skipped = Vec::new();
+    let mut attempts = Vec::new();
+    for endpoint in &route.endpoints {
+        match endpoint.adapter.render(message, &context) {
+            Ok(request) => plan.push(plan_entry(&endpoint.id, &request)),
+            Err(why) => {
+                skipped.push(serde_json::json!({
+                    "endpoint": endpoint.id,
+                    "error": {"code": ErrorCode::UnsupportedByProvider, "message": why.message, "field": why.field},
+                }));
+                attempts.push(Attempt::unsupported(endpoint, &why));
+            }
+        }
+    }
+    if plan.is_empty() {
+        return Err(all_unsupported(attempts, request_id));
+    }
+    Ok(serde_json::json!({"dry_run": true, "plan": plan, "skipped": skipped}))
+}
+
+fn plan_entry(endpoint: &str, request: &ProviderRequest) -> Value {
+    serde_json::json!({
+        "endpoint": endpoint,
+        "method": request.method.as_str(),
+        "url": request.url,
+        "headers": request.masked_headers(),
+        "body": request.body,
+    })
+}
+
+fn all_unsupported(attempts: Vec<Attempt>, request_id: &str) -> ApiError {
+    let reasons: Vec<String> = attempts
+        .iter()
+        .filter_map(|a| {
+            Some(format!(
+                "{}: {}",
+                a.endpoint,
+                a.error.as_ref()?.message.as_deref()?
+            ))
+        })
+        .collect();
+    let message = if reasons.is_empty() {
+        "The route has no endpoint.".to_string()
+    } else {
+        format!(
+            "No endpoint of the route can carry this message. {}",
+            reasons.join("; ")
+        )
+    };
+    ApiError::new(ErrorCode::UnsupportedByProvider, request_id)
+        .message(message)
+        .attempts(attempts)
+}
+
+/// Whether a failure at one endpoint lets the next one be tried.
+fn may_fail_over(failure: &ProviderFailure, resilience: &Resilience) -> bool {
+    if failure.code == ErrorCode::ProviderTimeout {
+        // The first endpoint may have delivered: only an explicit opt-in risks a double send.
+        return resilience.retry_on_timeout;
+    }
+    resilience.failover_on.contains(&failure.code)
+}
+
+/// Sends along the route until an endpoint accepts or a failure is final.
+pub async fn send(
+    executor: &Executor,
+    resilience: &Resilience,
+    route: &Route,
+    message: &OutboundMessage,
+    message_id: &str,
+    request_id: &str,
+) -> Result<SendResult, ApiError> {
+    let context = render_context(&route.sender, message_id);
+    let mut attempts = Vec::new();
+    let mut last_failure: Option<(ProviderFailure, Arc<Endpoint>)> = None;
+    for endpoint in &route.endpoints {
+        let request = match endpoint.adapter.render(message, &context) {
+            Ok(request) => request,
+            Err(why) => {
+                attempts.push(Attempt::unsupported(endpoint, &why));
+                continue;
+            }
+        };
+        let started = Instant::now();
+        let result = executor
+            .exchange(&request, endpoint.timeout, |response| {
+                endpoint.adapter.classify(response)
+            })
+            .await;
+        attempts.push(Attempt::finished(endpoint, started, &result));
+        match result {
+            Ok(accepted) => {
+                tracing::info!(endpoint = %endpoint.id, message_id, "provider accepted");
+                return Ok(SendResult {
+                    id: message_id.to_string(),
+                    status: "accepted",
+                    provider: endpoint.provider.clone(),
+                    endpoint: endpoint.id.clone(),
+                    provider_message_id: accepted.provider_message_id,
+                    provider_status: accepted.provider_status,
+                    attempts,
+                });
+            }
+            Err(failure) => {
+                tracing::warn!(endpoint = %endpoint.id, code = %failure.code, provider_status = ?failure.provider_status, provider_code = ?failure.provider_code, "provider attempt failed");
+                let go_on = may_fail_over(&failure, resilience);
+                last_failure = Some((failure, endpoint.clone()));
+                if !go_on {
+                    break;
+                }
+            }
+        }
+    }
+    match last_failure {
+        Some((failure, endpoint)) => {
+            Err(
+                ApiError::from_provider(&failure, &endpoint.provider, &endpoint.id, request_id)
+                    .attempts(attempts),
+            )
+        }
+        None => Err(all_unsupported(attempts, request_id)),
+    }
+}
