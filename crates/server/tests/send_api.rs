@@ -1,0 +1,455 @@
+//! POST /v1/messages over real HTTP against the provider simulator: exact provider requests,
+//! validation, errors, failover order, dry run, auth.
+
+mod common;
+
+use common::{Gateway, TOKEN};
+use serde_json::{json, Value};
+use switchboard_sim::Behaviour;
+
+fn text(body: &str) -> Value {
+    json!({"to": "+14085551234", "type": "text", "text": {"body": body}})
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[actix_web::test]
+async fn text_goes_to_the_first_kaleyra_pod_exactly_as_documented() {
+    let gw = Gateway::start().await;
+    let mut message = text("Hello");
+    message["refs"] = json!({"ref": "customer1", "ref1": "marketing", "ref2": "dictionary"});
+    let reply = gw.send(&message).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["status"], "accepted");
+    assert_eq!(reply.body["provider"], "kaleyra");
+    assert_eq!(reply.body["endpoint"], "kaleyra/in");
+    let id = reply.body["id"].as_str().unwrap();
+    assert_eq!(id.len(), 26);
+    assert!(id.chars().all(|c| c.is_ascii_alphanumeric()));
+    assert!(reply.body["provider_message_id"]
+        .as_str()
+        .unwrap()
+        .starts_with('A'));
+    assert_eq!(reply.body["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(reply.body["attempts"][0]["outcome"], "accepted");
+    assert!(reply.headers.contains_key("x-request-id"));
+
+    let received = gw.sim.requests();
+    assert_eq!(received.len(), 1);
+    let request = &received[0];
+    assert_eq!(request.endpoint, "kaleyra/in");
+    assert_eq!(
+        request.path,
+        "/kaleyra/in/v2/HXAP16XXXXXX97IN/whatsapp/+15550783881/messages"
+    );
+    assert_eq!(
+        header(&request.headers, "api-key"),
+        Some("sim-kaleyra-key-in")
+    );
+    assert_eq!(
+        header(&request.headers, "content-type"),
+        Some("application/json")
+    );
+    assert_eq!(
+        request.body,
+        json!({
+            "messaging_object": {"messaging_product": "whatsapp", "recipient_type": "individual",
+                "to": "+14085551234", "type": "text", "text": {"body": "Hello"}},
+            "extra_info": {"ref": "customer1", "ref1": "marketing", "ref2": "dictionary", "wa_source": "api"}
+        })
+    );
+    gw.stop().await;
+}
+
+#[actix_web::test]
+async fn voice_call_goes_to_meta_with_the_callback_id() {
+    let gw = Gateway::start().await;
+    let message = json!({
+        "to": "12015550123", "provider": "meta", "type": "interactive",
+        "interactive": {"type": "voice_call",
+            "body": {"text": "You can call us on WhatsApp now for faster service!"},
+            "action": {"name": "voice_call", "parameters": {"display_text": "Call on WhatsApp", "ttl_minutes": 100, "payload": "support_v2_button"}}}
+    });
+    let reply = gw.send(&message).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["endpoint"], "meta");
+    assert!(reply.body["provider_message_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("wamid."));
+    let request = &gw.sim.requests_to("meta")[0];
+    assert_eq!(request.path, "/meta/v24.0/106540352242922/messages");
+    assert_eq!(
+        header(&request.headers, "authorization"),
+        Some("Bearer sim-meta-token")
+    );
+    assert_eq!(
+        request.body,
+        json!({
+            "messaging_product": "whatsapp", "recipient_type": "individual", "to": "12015550123",
+            "type": "interactive",
+            "interactive": {"type": "voice_call",
+                "body": {"text": "You can call us on WhatsApp now for faster service!"},
+                "action": {"name": "voice_call", "parameters": {"display_text": "Call on WhatsApp", "ttl_minutes": 100, "payload": "support_v2_button"}}},
+            "biz_opaque_callback_data": reply.body["id"]
+        })
+    );
+    gw.stop().await;
+}
+
+#[actix_web::test]
+async fn image_by_link_goes_to_the_generic_api() {
+    let gw = Gateway::start().await;
+    let message = json!({"to": "+1000000002", "provider": "legacy", "type": "image", "image": {"link": "http://domain.com/image"}});
+    let reply = gw.send(&message).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let request = &gw.sim.requests_to("generic")[0];
+    assert_eq!(request.path, "/generic/whatsapp/messages");
+    assert_eq!(
+        header(&request.headers, "x-api-key"),
+        Some("sim-generic-key")
+    );
+    assert_eq!(
+        request.body,
+        json!({"from": "15550783881", "to": "+1000000002", "type": "image", "body": "http://domain.com/image",
+               "externalId": reply.body["id"], "callbacks": format!("{}/webhooks/legacy", gw.url)})
+    );
+    gw.stop().await;
+}
+
+#[actix_web::test]
+async fn a_failing_pod_fails_over_in_route_order() {
+    let gw = Gateway::start().await;
+    gw.sim
+        .set_behaviour("kaleyra/in", Behaviour::Error("WA500".into()));
+    gw.sim.set_behaviour("kaleyra/sg", Behaviour::Down);
+    let reply = gw.send(&text("x")).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["endpoint"], "kaleyra/eu");
+    let attempts = reply.body["attempts"].as_array().unwrap();
+    let summary: Vec<(&str, &str)> = attempts
+        .iter()
+        .map(|a| {
+            (
+                a["endpoint"].as_str().unwrap(),
+                a["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("kaleyra/in", "failed"),
+            ("kaleyra/sg", "failed"),
+            ("kaleyra/eu", "accepted")
+        ]
+    );
+    assert_eq!(
+        attempts[0]["error"],
+        json!({"code": "provider_unavailable", "provider_status": 500, "provider_code": "WA500", "provider_message": "Please try again later"})
+    );
+    assert_eq!(attempts[1]["error"]["code"], "provider_unavailable");
+    assert_eq!(attempts[1]["error"]["provider_status"], 503);
+    let order: Vec<String> = gw
+        .sim
+        .requests()
+        .iter()
+        .map(|r| r.endpoint.clone())
+        .collect();
+    assert_eq!(order, ["kaleyra/in", "kaleyra/sg", "kaleyra/eu"]);
+    gw.stop().await;
+}
+
+#[actix_web::test]
+async fn a_final_failure_is_not_failed_over() {
+    let gw = Gateway::start().await;
+    gw.sim
+        .set_behaviour("kaleyra/in", Behaviour::Error("WA400".into()));
+    let reply = gw.send(&text("x")).await;
+    assert_eq!(reply.status, 400);
+    let error = &reply.body["error"];
+    assert_eq!(error["code"], "invalid_request");
+    assert_eq!(error["provider"], "kaleyra");
+    assert_eq!(error["endpoint"], "kaleyra/in");
+    assert_eq!(error["provider_code"], "WA400");
+    assert_eq!(error["provider_status"], 400);
+    assert_eq!(error["provider_message"], "Refer to correct payload format");
+    assert_eq!(error["retryable"], false);
+    assert_eq!(error["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(gw.sim.requests().len(), 1, "exactly one provider request");
+    gw.stop().await;
+}
+
+#[actix_web::test]
+async fn all_endpoints_failing_answers_the_last_failure() {
+    let gw = Gateway::start().await;
+    for endpoint in ["kaleyra/in", "kaleyra/sg", "kaleyra/eu", "meta", "generic"] {
+        gw.sim.set_behaviour(
+            endpoint,
+            Behaviour::Raw {
+                status: 502,
+                headers: vec![],
+                body: "<html>bad gateway</html>".into(),
+            },
+        );
+    }
+    let reply = gw.send(&text("x")).await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.error_code(), "provider_unavailable");
+    assert_eq!(reply.body["error"]["retryable"], true);
+    assert_eq!(reply.body["error"]["endpoint"], "legacy");
+    assert_eq!(
+        reply.body["error"]["provider_message"],
+        "<html>bad gateway</html>"
+    );
+    assert_eq!(reply.body["error"]["attempts"].as_array().unwrap().len(), 5);
+    gw.stop().await;
+}
+
+#[actix_web::test]
+async fn rate_limits_carry_retry_after() {
+    let gw = Gateway::start().await;
+    gw.sim.set_behaviour("meta", Behaviour::Raw {
+        status: 429,
+        headers: vec![("Retry-After".into(), "42".into())],
+        body: r#"{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429,"fbtrace_id":"x"}}"#.into(),
+    });
+    let mut message = text("x");
+    message["provider"] = json!("meta");
+    let reply = gw.send(&message).await;
+    assert_eq!(reply.status, 429);
+    assert_eq!(reply.error_code(), "rate_limited");
+    assert_eq!(reply.headers["retry-after"], "42");
+    assert_eq!(reply.body["error"]["provider_code"], "130429");
+
+    gw.sim
+        .set_behaviour("meta", Behaviour::Error("131056".into()));
+    let reply = gw.send(&message).await;
+    assert_eq!(reply.status, 429);
+    assert_eq!(
+        reply.headers["retry-after"], "30",
+        "a default when the provider names none"
+    );
+    gw.stop().await;
+}
+
+#[actix_web::test]
+async fn unsupported_endpoints_are_skipped_and_named() {
+    let gw = Gateway::start().await;
+    let sticker = json!({"to": "+14085551234", "provider": "legacy", "type": "sticker", "sticker": {"id": "st1"}});
+    let reply = gw.send(&sticker).await;
+    assert_eq!(reply.status, 422);
+    assert_eq!(reply.error_code(), "unsupported_by_provider");
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("legacy"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.body["error"]["attempts"][0]["reason"], "unsupported");
+    assert!(gw.sim.requests().is_empty());
+
+    // A group message: Kaleyra cannot send to groups, Meta can.
+    let group = json!({"to": "120363025246125486@g.us", "recipient_type": "group", "type": "text", "text": {"body": "x"}});
+    let reply = gw.send(&group).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["endpoint"], "meta");
+    let reasons: Vec<&str> = reply.body["attempts"].as_array().unwrap()[..3]
+        .iter()
+        .map(|a| a["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["unsupported"; 3]);
+    assert_eq!(gw.sim.requests().len(), 1);
+    gw.stop().await;
+}
+
+#[actix_web::test]
+async fn validation_failures_name_the_field_and_send_nothing() {
+    let gw = Gateway::start().await;
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"to": "+14085551234", "type": "fax"}), "type"),
+        (json!({"to": "+14085551234", "type": "image"}), "image"),
+        (
+            json!({"to": "+14085551234", "type": "text", "text": {"body": 5}}),
+            "text.body",
+        ),
+        (
+            json!({"to": "not-a-number", "type": "text", "text": {"body": "x"}}),
+            "to",
+        ),
+        (
+            json!({"to": "+14085551234", "type": "text", "text": {"body": "x"}, "refs": {"ref": "r".repeat(256)}}),
+            "refs.ref",
+        ),
+        (text(""), "text.body"),
+        (text(&"a".repeat(4097)), "text.body"),
+        (
+            json!({"to": "+14085551234", "type": "image", "image": {"id": "1", "link": "https://x.example/a"}}),
+            "image",
+        ),
+        (
+            json!({"to": "+14085551234", "type": "interactive", "interactive": {"type": "voice_call", "action": {"name": "voice_call", "parameters": {"display_text": "x".repeat(21)}}}}),
+            "interactive.action.parameters.display_text",
+        ),
+        (
+            json!({"to": "+14085551234", "type": "interactive", "interactive": {"type": "voice_call", "action": {"name": "voice_call", "parameters": {"ttl_minutes": 43201}}}}),
+            "interactive.action.parameters.ttl_minutes",
+        ),
+        (
+            json!({"to": "+14085551234", "type": "interactive", "interactive": {"type": "cta_url", "action": {"name": "cta_url", "parameters": {"display_text": "See", "url": "ftp://x"}}}}),
+            "interactive.action.parameters.url",
+        ),
+        (
+            json!({"to": "+14085551234", "type": "interactive", "interactive": {"type": "button", "body": {"text": "x"}, "action": {"buttons": [
+            {"type": "reply", "reply": {"id": "1", "title": "Same"}}, {"type": "reply", "reply": {"id": "2", "title": "Same"}}]}}}),
+            "interactive.action.buttons[1].reply.title",
+        ),
+        (
+            json!({"to": "+14085551234", "type": "template", "template": {"name": "t", "language": {"code": "en"}, "components": [
+            {"type": "button", "sub_type": "voice_call", "parameters": [{"type": "payload", "payload": "p".repeat(513)}]}]}}),
+            "template.components[0].parameters[0].payload",
+        ),
+        (
+            json!({"to": "+14085551234", "type": "text", "text": {"body": "x"}, "callback_url": "http://169.254.169.254/"}),
+            "callback_url",
+        ),
+    ];
+    for (message, field) in cases {
+        let reply = gw.send(&message).await;
+        assert_eq!(reply.status, 400, "{message}: {}", reply.body);
+        assert_eq!(reply.error_code(), "invalid_request");
+        assert_eq!(reply.body["error"]["field"], field, "{message}");
+        assert!(reply.body["error"]["request_id"].is_string());
+    }
+    let reply = gw
+        .post_raw("/v1/messages", b"{\"to\": ".to_vec(), Some(TOKEN))
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.body["error"]["field"], "$");
+    assert!(gw.sim.requests().is_empty(), "nothing may reach a provider");
+    gw.stop().await;
+}
+
+#[actix_web::test]
+async fn unknown_sender_and_provider_outside_the_route() {
+    let gw = Gateway::start().await;
+    let mut message = text("x");
+    message["from"] = json!("+15559999999");
+    let reply = gw.send(&message).await;
+    assert_eq!((reply.status, reply.error_code()), (422, "unknown_sender"));
+    let mut message = text("x");
+    message["provider"] = json!("twilio");
+    let reply = gw.send(&message).await;
+    assert_eq!((reply.status, reply.error_code()), (422, "unknown_sender"));
+    assert_eq!(reply.body["error"]["field"], "provider");
+    assert!(gw.sim.requests().is_empty());
+    gw.stop().await;
+}
+
+#[actix_web::test]
+async fn authentication_is_required_on_v1() {
+    let gw = Gateway::start().await;
+    let body = serde_json::to_vec(&text("x")).unwrap();
+    for token in [None, Some("wrong"), Some("sandbox-token-but-longer")] {
+        let reply = gw.post_raw("/v1/messages", body.clone(), token).await;
+        assert_eq!(reply.status, 401);
+        assert_eq!(reply.error_code(), "unauthenticated");
+    }
+    assert!(gw.sim.requests().is_empty());
+    let health = gw
+        .http
+        .get(format!("{}/healthz", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    gw.stop().await;
+}
+
+#[actix_web::test]
+async fn request_ids_are_echoed_or_generated() {
+    let gw = Gateway::start().await;
+    let response = gw
+        .http
+        .get(format!("{}/healthz", gw.url))
+        .header("x-request-id", "trace-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-123");
+    let reply = gw.post_raw("/v1/messages", b"{}".to_vec(), None).await;
+    let generated = reply.headers["x-request-id"].to_str().unwrap();
+    assert_eq!(reply.body["error"]["request_id"], generated);
+    let reply = gw.get("/v1/nothing-here").await;
+    assert_eq!((reply.status, reply.error_code()), (404, "not_found"));
+    gw.stop().await;
+}
+
+#[actix_web::test]
+async fn bodies_over_the_limit_get_413() {
+    let gw = Gateway::start_with(|s| s.server.max_body_bytes = 1024).await;
+    let reply = gw.send(&text(&"a".repeat(2000))).await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (413, "payload_too_large")
+    );
+    assert!(gw.sim.requests().is_empty());
+    gw.stop().await;
+}
+
+#[actix_web::test]
+async fn dry_run_plans_every_endpoint_masks_secrets_and_sends_nothing() {
+    let gw = Gateway::start().await;
+    let reply = gw.post("/v1/messages?dry_run=true", &text("plan me")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["dry_run"], true);
+    let plan = reply.body["plan"].as_array().unwrap();
+    let endpoints: Vec<&str> = plan
+        .iter()
+        .map(|p| p["endpoint"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        endpoints,
+        ["kaleyra/in", "kaleyra/sg", "kaleyra/eu", "meta", "legacy"]
+    );
+    assert_eq!(plan[0]["headers"]["api-key"], "****");
+    assert_eq!(plan[3]["headers"]["authorization"], "****");
+    assert_eq!(plan[4]["headers"]["x-api-key"], "****");
+    assert_eq!(plan[0]["method"], "POST");
+    assert_eq!(
+        plan[0]["body"]["messaging_object"]["text"]["body"],
+        "plan me"
+    );
+    let printed = reply.body.to_string();
+    for secret in [
+        "sim-kaleyra-key-in",
+        "sim-kaleyra-key-sg",
+        "sim-kaleyra-key-eu",
+        "sim-meta-token",
+        "sim-generic-key",
+        "sandbox-token",
+    ] {
+        assert!(
+            !printed.contains(secret),
+            "{secret} leaked into the dry run"
+        );
+    }
+    // An endpoint that cannot carry the message is listed as skipped.
+    let sticker = json!({"to": "+14085551234", "type": "sticker", "sticker": {"link": "https://x.example/s.webp"}});
+    let reply = gw.post("/v1/messages?dry_run=true", &sticker).await;
+    assert_eq!(reply.body["plan"].as_array().unwrap().len(), 4);
+    assert_eq!(reply.body["skipped"][0]["endpoint"], "legacy");
+    assert_eq!(
+        reply.body["skipped"][0]["error"]["code"],
+        "unsupported_by_provider"
+    );
+    assert!(gw.sim.requests().is_empty(), "a dry run sends nothing");
+    gw.stop().await;
+}
