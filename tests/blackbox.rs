@@ -1,0 +1,403 @@
+//! Black-box tests of the `switchboard` binary: the sandbox a newcomer runs, `serve` with its
+//! graceful shutdown, `config check` — and that nothing the binary logs, at debug level,
+//! carries a secret.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use switchboard_sim::{Behaviour, SimCredentials, Simulator};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
+const SANDBOX_SECRETS: &[&str] = &[
+    "sim-meta-token",
+    "sim-kaleyra-key-in",
+    "sim-kaleyra-key-sg",
+    "sim-kaleyra-key-eu",
+    "sim-generic-key",
+    "sim-meta-app-secret",
+    "sim-meta-verify-token",
+    "sim-kaleyra-callback-token",
+    "sim-generic-callback-token",
+];
+
+fn repo_file(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the child if a test fails half-way.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_for_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "the process did not exit within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn wait_until_healthy(url: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(response) = client.get(format!("{url}/healthz")).send().await {
+            if response.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} never became healthy");
+}
+
+#[tokio::test]
+async fn the_sandbox_sends_a_message_and_logs_no_secret_at_debug_level() {
+    let port = free_port();
+    let mut child = Command::new(BINARY)
+        .args(["sandbox", "--port", &port.to_string()])
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let running = Running(child);
+
+    // The banner names the simulator, the token and a working curl line.
+    let mut banner = String::new();
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(Ok(line)) = lines.next() {
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("Stop with Ctrl-C") {
+            break;
+        }
+    }
+    let gateway = format!("http://127.0.0.1:{port}");
+    assert!(banner.contains(&gateway), "{banner}");
+    assert!(
+        banner.contains("Authorization: Bearer sandbox-token"),
+        "{banner}"
+    );
+    assert!(banner.contains("curl"), "{banner}");
+    let sim_url = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("simulator:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the banner names the simulator")
+        .to_string();
+    wait_until_healthy(&gateway).await;
+
+    let client = reqwest::Client::new();
+    let send = |body: Value, query: &'static str| {
+        let client = client.clone();
+        let url = format!("{gateway}/v1/messages{query}");
+        async move {
+            let response = client
+                .post(url)
+                .bearer_auth("sandbox-token")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, body) = send(
+        json!({"to": "+14085551234", "type": "text", "text": {"body": "Hello from Switchboard"}}),
+        "",
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["endpoint"], "kaleyra/in");
+    let (status, _) = send(json!({"to": "+14085551234", "provider": "meta", "type": "text", "text": {"body": "to meta"}}), "").await;
+    assert_eq!(status, 202);
+    let (status, _) = send(json!({"to": "+14085551234", "provider": "legacy", "type": "text", "text": {"body": "to legacy"}}), "").await;
+    assert_eq!(status, 202);
+    let (status, _) = send(
+        json!({"to": "+14085551234", "type": "text", "text": {"body": "dry"}}),
+        "?dry_run=true",
+    )
+    .await;
+    assert_eq!(status, 200);
+    // A provider failure, so error paths are logged too.
+    client
+        .put(format!("{sim_url}/_sim/behaviour/kaleyra/in"))
+        .json(&json!({"mode": "error", "code": "RBC001"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = send(
+        json!({"to": "+14085551234", "type": "text", "text": {"body": "failover"}}),
+        "",
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["endpoint"], "kaleyra/sg");
+
+    // What the providers received is visible to the newcomer.
+    let received: Value = client
+        .get(format!("{sim_url}/_sim/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoints: Vec<&str> = received
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["endpoint"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        endpoints,
+        ["kaleyra/in", "meta", "generic", "kaleyra/in", "kaleyra/sg"]
+    );
+    assert_eq!(
+        received[0]["body"]["messaging_object"]["text"]["body"],
+        "Hello from Switchboard"
+    );
+
+    // SIGTERM: a clean exit, and the whole debug log is free of secrets.
+    let mut child = running;
+    terminate(&child.0);
+    let status = wait_for_exit(&mut child.0, Duration::from_secs(30));
+    assert!(status.success(), "exit status {status}");
+    let mut logs = String::new();
+    stderr.read_to_string(&mut logs).unwrap();
+    assert!(logs.contains("DEBUG"), "debug logging was on");
+    assert!(
+        logs.contains("provider attempt failed"),
+        "the failure was logged"
+    );
+    for secret in SANDBOX_SECRETS.iter().chain(&["sandbox-token"]) {
+        assert!(!logs.contains(secret), "{secret} appears in the logs");
+    }
+}
+
+fn serve_config(sim: &Simulator, port: u16) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+shutdown_timeout_secs = 10
+
+[[clients]]
+name = "orders"
+token_env = "BLACKBOX_ORDERS_TOKEN"
+
+[providers.meta]
+kind = "meta"
+base_url = "{meta}"
+access_token_env = "BLACKBOX_META_TOKEN"
+
+[[senders]]
+number = "+15550783881"
+route = ["meta"]
+phone_number_id = "106540352242922"
+
+[routing]
+default_sender = "+15550783881"
+"#,
+        meta = sim.meta_base_url()
+    )
+}
+
+#[tokio::test]
+async fn serve_finishes_in_flight_requests_on_sigterm() {
+    let sim = Simulator::start("127.0.0.1:0".parse().unwrap(), SimCredentials::sandbox())
+        .await
+        .unwrap();
+    sim.set_behaviour("meta", Behaviour::Slow(Duration::from_millis(1500)));
+    let port = free_port();
+    let dir = tempdir("serve");
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, serve_config(&sim, port)).unwrap();
+    let child = Command::new(BINARY)
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .env("BLACKBOX_ORDERS_TOKEN", "orders-token-value")
+        .env("BLACKBOX_META_TOKEN", "sim-meta-token")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let gateway = format!("http://127.0.0.1:{port}");
+    wait_until_healthy(&gateway).await;
+
+    let in_flight = tokio::spawn({
+        let url = format!("{gateway}/v1/messages");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth("orders-token-value")
+                .json(&json!({"to": "+14085551234", "type": "text", "text": {"body": "slow"}}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }
+    });
+    // Let the request reach the (slow) provider, then ask the gateway to stop.
+    for _ in 0..100 {
+        if !sim.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sim.requests().len(), 1);
+    terminate(&running.0);
+    assert_eq!(
+        in_flight.await.unwrap().unwrap(),
+        202,
+        "the in-flight request finished"
+    );
+    let status = wait_for_exit(&mut running.0, Duration::from_secs(20));
+    assert!(status.success(), "exit status {status}");
+    let mut logs = String::new();
+    running
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    for secret in ["orders-token-value", "sim-meta-token"] {
+        assert!(!logs.contains(secret), "{secret} appears in the logs");
+    }
+    sim.stop().await;
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "switchboard-blackbox-{name}-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const PRODUCTION_ENV: &[(&str, &str)] = &[
+    ("ORDERS_TOKEN", "orders-secret-token"),
+    ("SUPPORT_TOKEN", "support-secret-token"),
+    ("META_ACCESS_TOKEN", "meta-secret-token"),
+    ("META_APP_SECRET", "meta-app-secret"),
+    ("META_VERIFY_TOKEN", "meta-verify-secret"),
+    ("KALEYRA_API_KEY", "kaleyra-in-secret"),
+    ("KALEYRA_SG_API_KEY", "kaleyra-sg-secret"),
+    ("KALEYRA_EU_API_KEY", "kaleyra-eu-secret"),
+    ("KALEYRA_CALLBACK_TOKEN", "kaleyra-callback-secret"),
+    ("LEGACY_AUTH", "legacy-secret"),
+    ("LEGACY_CALLBACK_TOKEN", "legacy-callback-secret"),
+    ("EVENTS_SECRET", "events-secret"),
+];
+
+#[test]
+fn config_check_prints_the_resolved_routes_with_secrets_masked() {
+    let output = Command::new(BINARY)
+        .args(["config", "check", "--config"])
+        .arg(repo_file("config/production.example.toml"))
+        .envs(PRODUCTION_ENV.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("+15550783881 (default): route kaleyra → meta → endpoints kaleyra/in, kaleyra/sg, kaleyra/eu, meta"), "{stdout}");
+    assert!(stdout.contains("kaleyra/sg"), "{stdout}");
+    assert!(stdout.contains("https://api.ap.kaleyra.io"), "{stdout}");
+    assert!(stdout.contains("****"), "{stdout}");
+    for (_, secret) in PRODUCTION_ENV {
+        assert!(!stdout.contains(secret), "{secret} printed");
+    }
+}
+
+#[test]
+fn config_check_names_the_offending_key() {
+    let missing_env: Vec<(&str, &str)> = PRODUCTION_ENV
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "KALEYRA_SG_API_KEY")
+        .collect();
+    let output = Command::new(BINARY)
+        .args(["config", "check", "--config"])
+        .arg(repo_file("config/production.example.toml"))
+        .env_clear()
+        .envs(missing_env)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("providers.kaleyra.pods[1].api_key_env"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("KALEYRA_SG_API_KEY"), "{stderr}");
+
+    let dir = tempdir("check");
+    let path = dir.join("bad.toml");
+    let bad = std::fs::read_to_string(repo_file("config/production.example.toml"))
+        .unwrap()
+        .replace("open_secs = 30", "open_sec = 30");
+    std::fs::write(&path, bad).unwrap();
+    let output = Command::new(BINARY)
+        .args(["config", "check", "--config"])
+        .arg(&path)
+        .envs(PRODUCTION_ENV.iter().copied())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("resilience.open_sec"));
+
+    let output = Command::new(BINARY)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .envs(PRODUCTION_ENV.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "serve refuses an invalid config at startup"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("resilience.open_sec"));
+}
