@@ -20,7 +20,7 @@ pub fn optional_secret(
             key,
             format!("give either {} or {}_env, not both", last(key), last(key)),
         )),
-        (Some(value), None) if value.is_empty() => Err(ConfigError::new(key, "must not be empty")),
+        (Some(""), None) => Err(ConfigError::new(key, "must not be empty")),
         (Some(value), None) => Ok(Some(SecretString::from(value.to_string()))),
         (None, Some(var)) => match env(var) {
             Some(value) if !value.is_empty() => Ok(Some(SecretString::from(value))),

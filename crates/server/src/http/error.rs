@@ -37,14 +37,15 @@ pub struct ErrorBody {
 /// An error on its way to the caller.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub body: ErrorBody,
+    /// Boxed: errors travel through many `Result`s and should stay small.
+    pub body: Box<ErrorBody>,
     pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, request_id: &str) -> Self {
         ApiError {
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 code,
                 message: code.default_message().to_string(),
                 retryable: code.retryable(),
@@ -57,7 +58,7 @@ impl ApiError {
                 provider_message: None,
                 provider_details: None,
                 attempts: None,
-            },
+            }),
             retry_after_secs: None,
         }
     }
