@@ -91,7 +91,53 @@ fn nested() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Mostly well-formed content (with random values where the rules bite), sometimes anything.
 fn content_for(kind: &'static str) -> BoxedStrategy<Value> {
+    let well_formed: BoxedStrategy<Value> = match kind {
+        "text" => ("\\PC{0,40}", prop::option::of(any::<bool>()))
+            .prop_map(|(body, preview)| match preview {
+                Some(p) => json!({"body": body, "preview_url": p}),
+                None => json!({"body": body}),
+            })
+            .boxed(),
+        "image" | "audio" | "video" | "document" | "sticker" => prop_oneof![
+            plausible_string().prop_map(|link| json!({"link": link, "caption": "c"})),
+            Just(json!({"link": "https://example.com/a.png"})),
+            "[0-9]{1,12}".prop_map(|id| json!({"id": id, "filename": "f.pdf"})),
+        ]
+        .boxed(),
+        "location" => (-90.0f64..90.0, -180.0f64..180.0)
+            .prop_map(|(lat, lng)| json!({"latitude": lat, "longitude": lng, "name": "HQ"}))
+            .boxed(),
+        "reaction" => Just(json!({"message_id": "wamid.X", "emoji": "👍"})).boxed(),
+        "contacts" => Just(json!([{"name": {"formatted_name": "A B", "first_name": "A"},
+            "phones": [{"phone": "+1 (940) 555-1234", "type": "HOME"}]}]))
+        .boxed(),
+        "interactive" => prop_oneof![
+            (plausible_string(), -5i64..50_000, plausible_string()).prop_map(|(text, ttl, payload)| json!({
+                "type": "voice_call", "body": {"text": "Call us"},
+                "action": {"name": "voice_call", "parameters": {"display_text": text, "ttl_minutes": ttl, "payload": payload}}})),
+            (plausible_string(), plausible_string()).prop_map(|(text, url)| json!({
+                "type": "cta_url", "body": {"text": "See"},
+                "action": {"name": "cta_url", "parameters": {"display_text": text, "url": url}}})),
+            prop::collection::vec(("[a-z0-9]{0,8}", "\\PC{0,24}"), 0..5).prop_map(|buttons| json!({
+                "type": "button", "body": {"text": "Pick"},
+                "action": {"buttons": buttons.into_iter().map(|(id, title)|
+                    json!({"type": "reply", "reply": {"id": id, "title": title}})).collect::<Vec<_>>()}})),
+        ]
+        .boxed(),
+        "template" => (-5i64..50_000, plausible_string())
+            .prop_map(|(ttl, payload)| json!({"name": "wa_voice_call", "language": {"code": "en"},
+                "components": [{"type": "button", "sub_type": "voice_call", "parameters": [
+                    {"type": "ttl_minutes", "ttl_minutes": ttl}, {"type": "payload", "payload": payload}]}]}))
+            .boxed(),
+        _ => plausible_value().boxed(),
+    };
+    prop_oneof![3 => well_formed, 1 => anything_for(kind)].boxed()
+}
+
+/// Objects with the type's keys set to arbitrary values.
+fn anything_for(kind: &'static str) -> BoxedStrategy<Value> {
     match kind {
         "text" => object_with(&["body", "preview_url"]).boxed(),
         "image" | "audio" | "video" | "document" | "sticker" => {
@@ -149,32 +195,63 @@ const TYPES: &[&str] = &[
     "fax",
 ];
 
+/// Envelope fields with values that are valid most of the time, so generated messages get
+/// past parsing into validation and rendering.
+fn envelope() -> impl Strategy<Value = Map<String, Value>> {
+    (
+        prop_oneof![4 => Just(json!("+14085551234")), 1 => plausible_string()],
+        prop::option::of(prop_oneof![
+            Just(json!("individual")),
+            Just(json!("group")),
+            plausible_value()
+        ]),
+        prop::option::of(prop_oneof![3 => Just(json!({"message_id": "wamid.X"})), 1 => nested()]),
+        prop::option::of(prop_oneof![
+            3 => ("[a-z]{0,8}", "\\PC{0,300}").prop_map(|(a, b)| json!({"ref": a, "ref2": b})),
+            1 => nested(),
+        ]),
+        prop::option::of(prop_oneof![
+            Just(json!("http://127.0.0.1:9/cb")),
+            plausible_string()
+        ]),
+        prop::option::of(("[a-z_]{1,12}", plausible_value())),
+    )
+        .prop_map(
+            |(to, recipient_type, context, refs, callback_url, unknown)| {
+                let mut object = Map::new();
+                object.insert("to".into(), to);
+                let optional = [
+                    ("recipient_type", recipient_type),
+                    ("context", context),
+                    ("refs", refs),
+                    ("callback_url", callback_url),
+                ];
+                for (key, value) in optional {
+                    if let Some(value) = value {
+                        object.insert(key.into(), value);
+                    }
+                }
+                if let Some((key, value)) = unknown {
+                    object.insert(format!("x_{key}"), value);
+                }
+                object
+            },
+        )
+}
+
 /// JSON shaped like a `POST /v1/messages` body: valid and invalid in every part.
 pub fn message_json() -> impl Strategy<Value = Value> {
     prop::sample::select(TYPES).prop_flat_map(|kind| {
-        (
-            content_for(kind),
-            object_with(&[
-                "to",
-                "from",
-                "recipient_type",
-                "context",
-                "refs",
-                "callback_url",
-                "future_field",
-            ]),
-            any::<bool>(),
-        )
-            .prop_map(move |(content, envelope, with_to)| {
-                let mut object: Map<String, Value> =
-                    envelope.as_object().cloned().unwrap_or_default();
-                if with_to {
-                    object.insert("to".into(), json!("+14085551234"));
+        (content_for(kind), envelope(), prop::bool::weighted(0.1)).prop_map(
+            move |(content, mut object, drop_to)| {
+                if drop_to {
+                    object.remove("to");
                 }
                 object.insert("type".into(), json!(kind));
                 object.insert(kind.into(), content);
                 Value::Object(object)
-            })
+            },
+        )
     })
 }
 
@@ -194,4 +271,31 @@ pub fn provider_body() -> impl Strategy<Value = Vec<u8>> {
         }),
         prop::collection::vec(any::<u8>(), 0..64),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    /// The generator is only useful if many of its messages get past parsing and validation.
+    #[test]
+    fn generated_messages_reach_validation_and_rendering() {
+        let mut runner = TestRunner::deterministic();
+        let strategy = message_json();
+        let (mut parsed, mut valid) = (0, 0);
+        for _ in 0..2000 {
+            let value = strategy.new_tree(&mut runner).unwrap().current();
+            if let Ok(message) = crate::parse::message_from_value(value) {
+                parsed += 1;
+                let policy = crate::ValidationPolicy {
+                    callback_hosts_allow: vec!["127.0.0.1".into()],
+                };
+                valid += usize::from(crate::validate(&message, &policy).is_ok());
+            }
+        }
+        assert!(parsed >= 600, "only {parsed} of 2000 parsed");
+        assert!(valid >= 300, "only {valid} of 2000 were valid");
+    }
 }
