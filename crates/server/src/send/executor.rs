@@ -27,6 +27,9 @@ impl Default for Executor {
 impl Executor {
     pub fn new() -> Self {
         let client = reqwest::Client::builder()
+            // A redirect is an answer to classify, never a reason to re-send the message (and
+            // its credentials) somewhere that is not configured.
+            .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .connect_timeout(Duration::from_secs(5))
