@@ -179,6 +179,16 @@ pub fn code_for_status(status: u16) -> ErrorCode {
     }
 }
 
+/// The unified code of a provider error: the contract's HTTP-level rules come first — 429 is
+/// `rate_limited` and any 5xx is `provider_unavailable`, whatever the body says — then the
+/// provider's own code as the adapter mapped it, then the status alone.
+pub fn unified_code(status: u16, mapped: Option<ErrorCode>) -> ErrorCode {
+    match status {
+        429 | 500..=599 => code_for_status(status),
+        _ => mapped.unwrap_or_else(|| code_for_status(status)),
+    }
+}
+
 /// The provider took the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
@@ -268,6 +278,24 @@ mod tests {
             assert_eq!(f.provider_message, None);
             assert_eq!(f.provider_status, Some(status));
         }
+    }
+
+    #[test]
+    fn http_429_and_5xx_decide_before_the_providers_code() {
+        use ErrorCode::*;
+        assert_eq!(unified_code(500, Some(InvalidRequest)), ProviderUnavailable);
+        assert_eq!(
+            unified_code(503, Some(RecipientUnreachable)),
+            ProviderUnavailable
+        );
+        assert_eq!(unified_code(429, Some(ProviderAuthFailed)), RateLimited);
+        assert_eq!(
+            unified_code(400, Some(ProviderUnavailable)),
+            ProviderUnavailable
+        );
+        assert_eq!(unified_code(200, Some(TemplateRejected)), TemplateRejected);
+        assert_eq!(unified_code(400, None), ProviderError);
+        assert_eq!(unified_code(502, None), ProviderUnavailable);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! bytes; whatever cannot be read falls back to the HTTP status with the raw text kept.
 
 use serde_json::Value;
-use switchboard_core::adapter::code_for_status;
+use switchboard_core::adapter::unified_code;
 use switchboard_core::{Accepted, ErrorCode, ProviderFailure, ProviderResponse};
 
 /// Kaleyra's send codes that say the message was taken.
@@ -56,7 +56,7 @@ pub(crate) fn classify(response: &ProviderResponse<'_>) -> Result<Accepted, Prov
     let (Some(json), Some(code)) = (json.as_ref(), code) else {
         return Err(response.classify_by_status());
     };
-    let unified = mapped_code(code).unwrap_or_else(|| code_for_status(response.status));
+    let unified = unified_code(response.status, mapped_code(code));
     let mut failure = response.failure(unified);
     failure.provider_code = Some(code.to_string());
     // `message` verbatim; without one, the raw text `failure()` put there stays.

@@ -2,7 +2,7 @@
 //! bytes get an answer; what cannot be parsed is classified by HTTP status with the raw text kept.
 
 use serde_json::Value;
-use switchboard_core::adapter::code_for_status;
+use switchboard_core::adapter::unified_code;
 use switchboard_core::{Accepted, ErrorCode, ProviderFailure, ProviderResponse};
 
 /// The unified code for one of Meta's error `code`s (CONTRACT 3.2), or `None` when Switchboard
@@ -48,8 +48,8 @@ pub(crate) fn classify_with<T>(
             return Ok(accepted);
         }
     }
-    // Meta says to key on `code`, not on the HTTP status: a Graph error is classified by its
-    // code whatever the status it came with.
+    // Meta says to key on `code`, not on the HTTP status; the contract's HTTP-level rules
+    // (429, 5xx) still come first, see `unified_code`.
     if let Some(failure) = json.as_ref().and_then(|body| graph_error(response, body)) {
         return Err(failure);
     }
@@ -82,12 +82,8 @@ fn graph_error(response: &ProviderResponse<'_>, body: &Value) -> Option<Provider
         Value::String(code) if !code.trim().is_empty() => code.clone(),
         _ => return None,
     };
-    let code = provider_code
-        .trim()
-        .parse()
-        .ok()
-        .and_then(meta_error_code)
-        .unwrap_or_else(|| code_for_status(response.status));
+    let mapped = provider_code.trim().parse().ok().and_then(meta_error_code);
+    let code = unified_code(response.status, mapped);
     let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_string);
     let mut failure = response.failure(code);
     failure.provider_code = Some(provider_code);

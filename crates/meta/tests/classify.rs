@@ -196,13 +196,16 @@ fn code_as_a_string_is_accepted() {
 }
 
 #[test]
-fn the_code_wins_over_the_http_status() {
+fn http_429_and_5xx_decide_first_then_the_code_wins_over_the_status() {
+    // CONTRACT 3.2: HTTP 429 is rate_limited and a 5xx of any body is provider_unavailable;
+    // otherwise Meta's code decides, whatever the status (Meta: don't key on the status).
     for (status, code, expected) in [
-        (500, 131047, OutsideServiceWindow),
-        (503, 131026, RecipientUnreachable),
+        (500, 131047, ProviderUnavailable),
+        (503, 131026, ProviderUnavailable),
+        (429, 190, RateLimited),
         (400, 2, ProviderUnavailable),
         (200, 132001, TemplateRejected),
-        (429, 190, ProviderAuthFailed),
+        (403, 131047, OutsideServiceWindow),
     ] {
         let failure = failure(status, &json_bytes(&graph_error(json!(code), "x", None)));
         assert_eq!(failure.code, expected, "{code} with HTTP {status}");

@@ -10,7 +10,7 @@ use switchboard_core::adapter::code_for_status;
 use switchboard_core::arbitrary::{any_json, message_json, provider_body};
 use switchboard_core::message::RecipientType;
 use switchboard_core::parse::message_from_value;
-use switchboard_core::{validate, Adapter, ErrorCode, ProviderResponse, ValidationPolicy};
+use switchboard_core::{validate, Adapter, ProviderResponse, ValidationPolicy};
 
 /// `error.code` of a Graph error body, read independently of the adapter.
 fn graph_code(body: &Value) -> Option<String> {
@@ -93,9 +93,10 @@ proptest! {
             prop_assert_eq!(&failure.provider_details, &details);
         }
         let mapped = code.and_then(|c| c.trim().parse().ok()).and_then(contract_code);
+        // CONTRACT 3.2: 429 and any 5xx decide by status; otherwise Meta's code, then the status.
         match mapped {
+            _ if status == 429 || status >= 500 => prop_assert_eq!(failure.code, code_for_status(status)),
             Some(unified) => prop_assert_eq!(failure.code, unified),
-            None if status >= 500 => prop_assert_eq!(failure.code, ErrorCode::ProviderUnavailable),
             None => prop_assert_eq!(failure.code, code_for_status(status)),
         }
     }
