@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod idempotency;
 pub mod sandbox;
 pub mod send;
 pub mod state;

@@ -2,6 +2,7 @@
 //! provider executor.
 
 use crate::config::Settings;
+use crate::idempotency::IdempotencyCache;
 use crate::send::executor::Executor;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 pub struct AppState {
     settings: ArcSwap<Settings>,
     pub executor: Executor,
+    pub idempotency: IdempotencyCache,
 }
 
 impl AppState {
@@ -16,6 +18,7 @@ impl AppState {
         AppState {
             settings: ArcSwap::from_pointee(settings),
             executor: Executor::new(),
+            idempotency: IdempotencyCache::default(),
         }
     }
 

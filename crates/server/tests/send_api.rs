@@ -453,3 +453,97 @@ async fn dry_run_plans_every_endpoint_masks_secrets_and_sends_nothing() {
     assert!(gw.sim.requests().is_empty(), "a dry run sends nothing");
     gw.stop().await;
 }
+
+async fn send_with_key(
+    gw: &Gateway,
+    key: &str,
+    token: &str,
+    message: &Value,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let response = gw
+        .http
+        .post(format!("{}/v1/messages", gw.url))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(message)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.unwrap())
+}
+
+#[actix_web::test]
+async fn idempotency_keys_replay_refuse_other_bodies_and_scope_per_client() {
+    let gw = Gateway::start_with(|s| {
+        s.clients.push(switchboard_server::config::Client {
+            name: "support".into(),
+            token: "support-token".to_string().into(),
+        })
+    })
+    .await;
+    let (status, headers, first) = send_with_key(&gw, "order-42", TOKEN, &text("once")).await;
+    assert_eq!(status, 202, "{first}");
+    assert!(!headers.contains_key("idempotent-replayed"));
+    let (status, headers, again) = send_with_key(&gw, "order-42", TOKEN, &text("once")).await;
+    assert_eq!(status, 202);
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(again, first, "the same body, id included");
+    assert_eq!(gw.sim.requests().len(), 1, "nothing sent again");
+
+    let (status, _, body) = send_with_key(&gw, "order-42", TOKEN, &text("different")).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("idempotency_key_reused"))
+    );
+
+    let (status, _, body) = send_with_key(&gw, "order-42", "support-token", &text("once")).await;
+    assert_eq!(status, 202, "another client's key space: {body}");
+    assert_ne!(body["id"], first["id"]);
+    assert_eq!(gw.sim.requests().len(), 2);
+
+    // Errors are final responses too, and are replayed.
+    gw.sim
+        .set_behaviour("kaleyra/in", Behaviour::Error("WA400".into()));
+    let (status, _, failed) = send_with_key(&gw, "bad-1", TOKEN, &text("x")).await;
+    assert_eq!(status, 400);
+    gw.sim.set_behaviour("kaleyra/in", Behaviour::Normal);
+    let (status, headers, replayed) = send_with_key(&gw, "bad-1", TOKEN, &text("x")).await;
+    assert_eq!((status, &replayed), (400, &failed));
+    assert_eq!(headers["idempotent-replayed"], "true");
+
+    let (status, _, body) = send_with_key(&gw, &"k".repeat(256), TOKEN, &text("x")).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("Idempotency-Key"))
+    );
+    gw.stop().await;
+}
+
+#[actix_web::test]
+async fn an_idempotency_key_in_flight_gets_409() {
+    let gw = Gateway::start().await;
+    gw.sim.set_behaviour(
+        "kaleyra/in",
+        Behaviour::Slow(std::time::Duration::from_millis(800)),
+    );
+    let message = text("slow");
+    let first = send_with_key(&gw, "slow-1", TOKEN, &message);
+    let second = async {
+        for _ in 0..100 {
+            if !gw.sim.requests().is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        send_with_key(&gw, "slow-1", TOKEN, &message).await
+    };
+    let ((first_status, _, _), (second_status, _, body)) = tokio::join!(first, second);
+    assert_eq!(first_status, 202);
+    assert_eq!(second_status, 409);
+    assert_eq!(body["error"]["code"], "idempotency_key_in_use");
+    assert_eq!(body["error"]["retryable"], true);
+    assert_eq!(gw.sim.requests().len(), 1);
+    gw.stop().await;
+}

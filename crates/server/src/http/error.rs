@@ -97,6 +97,17 @@ impl ApiError {
         error
     }
 
+    /// The `Retry-After` a 429 carries: the provider's, or a default.
+    pub fn retry_after_header(&self) -> Option<u64> {
+        (self.body.code == ErrorCode::RateLimited)
+            .then(|| self.retry_after_secs.unwrap_or(DEFAULT_RETRY_AFTER_SECS))
+    }
+
+    /// The response body: `{"error": {…}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "error": self.body })
+    }
+
     pub fn attempts(mut self, attempts: Vec<Attempt>) -> Self {
         self.body.attempts = Some(attempts);
         self
@@ -117,10 +128,9 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if self.body.code == ErrorCode::RateLimited {
-            let secs = self.retry_after_secs.unwrap_or(DEFAULT_RETRY_AFTER_SECS);
+        if let Some(secs) = self.retry_after_header() {
             response.insert_header(("Retry-After", secs.to_string()));
         }
-        response.json(serde_json::json!({ "error": self.body }))
+        response.json(self.to_json())
     }
 }
