@@ -401,3 +401,94 @@ fn config_check_names_the_offending_key() {
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("resilience.open_sec"));
 }
+
+#[tokio::test]
+async fn sighup_reloads_a_valid_config_and_keeps_the_running_one_on_an_invalid_one() {
+    let sim = Simulator::start("127.0.0.1:0".parse().unwrap(), SimCredentials::sandbox())
+        .await
+        .unwrap();
+    let port = free_port();
+    let dir = tempdir("reload");
+    let path = dir.join("switchboard.toml");
+    let generic = format!(
+        "\n[providers.legacy]\nkind = \"generic\"\nbase_url = \"{}\"\nauth_header = \"x-api-key\"\nauth_value = \"sim-generic-key\"\n",
+        sim.generic_base_url()
+    );
+    let meta_config = format!("{}{generic}", serve_config(&sim, port));
+    std::fs::write(&path, &meta_config).unwrap();
+    let child = Command::new(BINARY)
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .env("BLACKBOX_ORDERS_TOKEN", "orders-token-value")
+        .env("BLACKBOX_META_TOKEN", "sim-meta-token")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running(child);
+    let gateway = format!("http://127.0.0.1:{port}");
+    wait_until_healthy(&gateway).await;
+    let send = || async {
+        let response = reqwest::Client::new()
+            .post(format!("{gateway}/v1/messages"))
+            .bearer_auth("orders-token-value")
+            .json(&json!({"to": "+14085551234", "type": "text", "text": {"body": "x"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        response.json::<Value>().await.unwrap()["endpoint"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(send().await, "meta");
+
+    // Switching the sender from Meta to the generic provider is a config edit.
+    std::fs::write(
+        &path,
+        meta_config.replace("route = [\"meta\"]", "route = [\"legacy\"]"),
+    )
+    .unwrap();
+    hangup(&running.0);
+    assert_eq!(eventually(send, "legacy").await, "legacy");
+
+    // An invalid file is refused; the running configuration keeps serving.
+    std::fs::write(&path, "[server]\nlisten = 12\nnonsense = true\n").unwrap();
+    hangup(&running.0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(send().await, "legacy");
+    let mut running = running;
+    assert!(
+        running.0.try_wait().unwrap().is_none(),
+        "the gateway is still running"
+    );
+    let received: Vec<String> = sim.requests().iter().map(|r| r.endpoint.clone()).collect();
+    assert_eq!(received.first().map(String::as_str), Some("meta"));
+    assert_eq!(received.last().map(String::as_str), Some("generic"));
+    sim.stop().await;
+}
+
+fn hangup(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Sends until the answer is `expected` (a reload is asynchronous), at most ~5 s.
+async fn eventually<F, Fut>(send: F, expected: &str) -> String
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = String>,
+{
+    let mut last = String::new();
+    for _ in 0..100 {
+        last = send().await;
+        if last == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    last
+}

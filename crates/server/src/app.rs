@@ -1,12 +1,14 @@
 //! The actix-web application and server.
 
 use crate::api;
-use crate::config::Settings;
+use crate::config::{self, Settings};
 use crate::http::request_id;
 use crate::state::AppState;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
+use std::path::PathBuf;
+use tokio::signal::unix::{signal, SignalKind};
 
 /// Whether the server handles SIGTERM/SIGINT itself (the binary) or leaves signals to the
 /// embedding process (tests).
@@ -42,10 +44,32 @@ pub fn start(
 }
 
 /// Binds the configured address and serves until SIGTERM/Ctrl-C, letting in-flight requests
-/// finish (up to `server.shutdown_timeout_secs`).
-pub async fn serve(settings: Settings) -> std::io::Result<()> {
+/// finish (up to `server.shutdown_timeout_secs`). SIGHUP re-reads `config_path`.
+pub async fn serve(settings: Settings, config_path: PathBuf) -> std::io::Result<()> {
     let listener = TcpListener::bind(settings.server.listen)?;
     tracing::info!(listen = %listener.local_addr()?, "switchboard listening");
-    let (server, _state) = start(settings, listener, Signals::Handle)?;
+    let (server, state) = start(settings, listener, Signals::Handle)?;
+    reload_on_sighup(state, config_path)?;
     server.await
+}
+
+/// On SIGHUP: load and validate the file again; a valid one replaces the running
+/// configuration (requests in flight keep the one they started with), an invalid one is
+/// logged and the running one stays. The listen address is bound once and not reloaded.
+fn reload_on_sighup(state: web::Data<AppState>, path: PathBuf) -> std::io::Result<()> {
+    let mut hangups = signal(SignalKind::hangup())?;
+    actix_web::rt::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match config::load(&path) {
+                Ok(settings) => {
+                    state.replace_settings(settings);
+                    tracing::info!(config = %path.display(), "configuration reloaded");
+                }
+                Err(error) => {
+                    tracing::error!(config = %path.display(), %error, "configuration rejected; the running one stays")
+                }
+            }
+        }
+    });
+    Ok(())
 }

@@ -70,7 +70,7 @@ pub fn run() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            exit_code(actix_web::rt::System::new().block_on(app::serve(settings)))
+            exit_code(actix_web::rt::System::new().block_on(app::serve(settings, path)))
         }
         Command::Sandbox { port } => {
             telemetry::init();
