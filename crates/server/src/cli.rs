@@ -57,7 +57,7 @@ pub fn run() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(error) => {
-                eprintln!("config invalid: {}: {error}", path.display());
+                eprintln!("config invalid in {}: {error}", path.display());
                 ExitCode::from(2)
             }
         },
@@ -66,7 +66,7 @@ pub fn run() -> ExitCode {
             let settings = match config::load(&path) {
                 Ok(settings) => settings,
                 Err(error) => {
-                    eprintln!("config invalid: {}: {error}", path.display());
+                    eprintln!("config invalid in {}: {error}", path.display());
                     return ExitCode::from(2);
                 }
             };

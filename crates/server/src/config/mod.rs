@@ -188,7 +188,24 @@ pub fn read_layers(path: &Path) -> Result<config::Config, ConfigError> {
                 .try_parsing(true),
         )
         .build()
-        .map_err(|e| ConfigError::new(path.display().to_string(), e.to_string()))
+        .map_err(|e| ConfigError::new("file", without_source_lines(&e.to_string())))
+}
+
+/// A TOML parse error quotes the offending source line, which may hold an inline secret: keep
+/// the position and the parser's complaint, drop the quoted lines.
+fn without_source_lines(message: &str) -> String {
+    message
+        .lines()
+        .filter(|line| {
+            let rest = line
+                .trim_start()
+                .trim_start_matches(|c: char| c.is_ascii_digit());
+            !rest.trim_start().starts_with('|')
+        })
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// Loads and resolves the configuration file, reading secrets from the process environment.

@@ -215,3 +215,23 @@ fn environment_overrides_use_double_underscores() {
     std::env::remove_var("SWITCHBOARD__SERVER__SHUTDOWN_TIMEOUT_SECS");
     assert_eq!(settings.server.shutdown_timeout_secs, 7);
 }
+
+#[test]
+fn a_syntax_error_does_not_quote_the_line_that_may_hold_a_secret() {
+    let dir = std::env::temp_dir().join(format!("switchboard-syntax-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        "[[clients]]\nname = \"a\"\ntoken = \"super-secret-value\n",
+    )
+    .unwrap();
+    let error = read_layers(&path).unwrap_err();
+    assert_eq!(error.key, "file");
+    assert!(error.message.contains("line 3"), "{}", error.message);
+    assert!(
+        !error.message.contains("super-secret-value"),
+        "{}",
+        error.message
+    );
+}
