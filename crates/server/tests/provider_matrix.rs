@@ -68,6 +68,31 @@ fn assert_error_shape(reply: &Reply, context: &str) {
 }
 
 /// `(endpoint, outcome)` of every attempt.
+/// Asserts that the simulator received exactly one JSON POST, at `endpoint` and `path`, with
+/// the credential header `auth` and the exact `body`.
+fn assert_one_request(
+    gw: &Gateway,
+    name: &str,
+    endpoint: &str,
+    path: &str,
+    auth: (&str, &str),
+    body: &Value,
+) {
+    let received = gw.sim.requests();
+    assert_eq!(received.len(), 1, "{name}: exactly one provider request");
+    let request = &received[0];
+    assert_eq!(request.endpoint, endpoint, "{name}");
+    assert_eq!(request.method, "POST", "{name}");
+    assert_eq!(request.path, path, "{name}");
+    assert_eq!(header(request, auth.0), Some(auth.1), "{name}");
+    assert_eq!(
+        header(request, "content-type"),
+        Some("application/json"),
+        "{name}"
+    );
+    assert_eq!(&request.body, body, "{name}");
+}
+
 fn attempt_summary(attempts: &Value) -> Vec<(String, String)> {
     attempts
         .as_array()
@@ -353,27 +378,9 @@ async fn every_message_type_reaches_meta_exactly() {
             "{name}: {}",
             reply.body
         );
-        let received = gw.sim.requests();
-        assert_eq!(received.len(), 1, "{name}: exactly one provider request");
-        let request = &received[0];
-        assert_eq!(request.endpoint, "meta", "{name}");
-        assert_eq!(request.method, "POST", "{name}");
-        assert_eq!(request.path, META_PATH, "{name}");
-        assert_eq!(
-            header(request, "authorization"),
-            Some("Bearer sim-meta-token"),
-            "{name}"
-        );
-        assert_eq!(
-            header(request, "content-type"),
-            Some("application/json"),
-            "{name}"
-        );
-        assert_eq!(
-            request.body,
-            expected_meta_body(message, &reply.body["id"]),
-            "{name}"
-        );
+        let expected = expected_meta_body(message, &reply.body["id"]);
+        let auth = ("authorization", "Bearer sim-meta-token");
+        assert_one_request(&gw, name, "meta", META_PATH, auth, &expected);
     }
     assert_eq!(cases.len(), 16);
     gw.stop().await;
@@ -405,27 +412,9 @@ async fn every_message_type_reaches_the_first_kaleyra_pod_exactly() {
             pairs(&[("kaleyra/in", "accepted")]),
             "{name}"
         );
-        let received = gw.sim.requests();
-        assert_eq!(received.len(), 1, "{name}: exactly one provider request");
-        let request = &received[0];
-        assert_eq!(request.endpoint, "kaleyra/in", "{name}");
-        assert_eq!(request.method, "POST", "{name}");
-        assert_eq!(request.path, KALEYRA_IN_PATH, "{name}");
-        assert_eq!(
-            header(request, "api-key"),
-            Some("sim-kaleyra-key-in"),
-            "{name}"
-        );
-        assert_eq!(
-            header(request, "content-type"),
-            Some("application/json"),
-            "{name}"
-        );
-        assert_eq!(
-            request.body,
-            expected_kaleyra_body(message, refs.as_ref()),
-            "{name}"
-        );
+        let expected = expected_kaleyra_body(message, refs.as_ref());
+        let auth = ("api-key", "sim-kaleyra-key-in");
+        assert_one_request(&gw, name, "kaleyra/in", KALEYRA_IN_PATH, auth, &expected);
     }
     gw.stop().await;
 }
@@ -483,28 +472,13 @@ async fn what_the_generic_api_can_carry_reaches_it_exactly() {
         assert_eq!(reply.status, 202, "{name}: {}", reply.body);
         assert_eq!(reply.body["provider"], "legacy", "{name}");
         assert_eq!(reply.body["endpoint"], "legacy", "{name}");
-        let received = gw.sim.requests();
-        assert_eq!(received.len(), 1, "{name}: exactly one provider request");
-        let request = &received[0];
-        assert_eq!(request.endpoint, "generic", "{name}");
-        assert_eq!(request.method, "POST", "{name}");
-        assert_eq!(request.path, GENERIC_PATH, "{name}");
-        assert_eq!(
-            header(request, "x-api-key"),
-            Some("sim-generic-key"),
-            "{name}"
-        );
-        assert_eq!(
-            header(request, "content-type"),
-            Some("application/json"),
-            "{name}"
-        );
         let mut expected = json!({
             "from": "15550783881", "to": TO, "type": message["type"],
             "externalId": reply.body["id"], "callbacks": callbacks,
         });
         expected[*key] = content.clone();
-        assert_eq!(request.body, expected, "{name}");
+        let auth = ("x-api-key", "sim-generic-key");
+        assert_one_request(&gw, name, "generic", GENERIC_PATH, auth, &expected);
     }
     assert_eq!(cases.len(), 8);
     gw.stop().await;
