@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod idempotency;
+pub mod metrics;
 pub mod sandbox;
 pub mod send;
 pub mod state;

@@ -3,6 +3,8 @@
 
 use crate::config::Settings;
 use crate::idempotency::IdempotencyCache;
+use crate::metrics::Metrics;
+use crate::send::circuit::Circuits;
 use crate::send::executor::Executor;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
@@ -11,6 +13,8 @@ pub struct AppState {
     settings: ArcSwap<Settings>,
     pub executor: Executor,
     pub idempotency: IdempotencyCache,
+    pub circuits: Circuits,
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -19,6 +23,8 @@ impl AppState {
             settings: ArcSwap::from_pointee(settings),
             executor: Executor::new(),
             idempotency: IdempotencyCache::default(),
+            circuits: Circuits::default(),
+            metrics: Metrics::new(),
         }
     }
 

@@ -1202,16 +1202,7 @@ async fn gateway_with_short_timeouts(retry_on_timeout: bool) -> Gateway {
     Gateway::start_with(|s| {
         s.resilience.failure_threshold = 1_000_000;
         s.resilience.retry_on_timeout = retry_on_timeout;
-        for endpoint in s.endpoints.values_mut() {
-            *endpoint = Arc::new(Endpoint {
-                id: endpoint.id.clone(),
-                provider: endpoint.provider.clone(),
-                kind: endpoint.kind,
-                adapter: endpoint.adapter.clone(),
-                timeout: SHORT_TIMEOUT,
-                base_url: endpoint.base_url.clone(),
-            });
-        }
+        common::shorten_timeouts(s, SHORT_TIMEOUT);
     })
     .await
 }

@@ -86,7 +86,7 @@ async fn handle(
     }
     tracing::info!(client = %client.0, message_id, r#type = message.message_type().as_str(), "sending");
     let result = send::send(
-        &state.executor,
+        state,
         &settings.resilience,
         &route,
         &message,

@@ -3,6 +3,7 @@
 mod call_links;
 mod health;
 mod messages;
+mod providers;
 mod templates;
 
 use crate::http::{ApiError, RequestId};
@@ -13,6 +14,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(providers::metrics))
+        .route("/v1/providers", web::get().to(providers::list_providers))
         .route("/v1/messages", web::post().to(messages::send_message))
         .route(
             "/v1/call-links",

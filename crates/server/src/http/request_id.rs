@@ -1,10 +1,11 @@
 //! `X-Request-Id`: the caller's if it sent a sensible one, a new ULID otherwise; on every
 //! response, and available to handlers and extractors.
 
+use crate::state::AppState;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{Error, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{web, Error, FromRequest, HttpMessage, HttpRequest};
 use std::future::{ready, Future, Ready};
 use tracing::Instrument;
 
@@ -36,7 +37,8 @@ fn acceptable(id: &str) -> bool {
     (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// Middleware body for `App::wrap_fn`: assigns the id, logs one line per request.
+/// Middleware body for `App::wrap_fn`: assigns the id, logs one line per request and counts
+/// it in the metrics by route pattern (never by raw path, which would explode the label set).
 pub fn middleware<S, B>(
     request: ServiceRequest,
     service: &S,
@@ -55,6 +57,11 @@ where
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.path());
     let started = std::time::Instant::now();
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = request.method().to_string();
+    let state = request.app_data::<web::Data<AppState>>().cloned();
     let future = service.call(request);
     async move {
         // Handler and extractor errors arrive here already rendered as responses.
@@ -63,6 +70,11 @@ where
             response
                 .headers_mut()
                 .insert(HeaderName::from_static(HEADER), value);
+        }
+        if let Some(state) = state {
+            state
+                .metrics
+                .request(&route, &method, response.status().as_u16());
         }
         tracing::info!(
             status = response.status().as_u16(),

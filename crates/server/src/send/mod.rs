@@ -1,15 +1,18 @@
 //! The send path: route → for each endpoint: render → send → classify → accepted, or the next
 //! endpoint when the failure allows it (CONTRACT 3.3).
 
+pub mod circuit;
 pub mod executor;
 
 use crate::config::{Endpoint, Resilience, Sender, Settings};
 use crate::http::ApiError;
-use executor::Executor;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use circuit::{Admission, Thresholds};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use switchboard_core::{
     Accepted, ErrorCode, OutboundMessage, ProviderFailure, ProviderRequest, RenderContext,
     Unsupported,
@@ -23,11 +26,30 @@ pub enum Outcome {
     Skipped,
 }
 
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     Unsupported,
     CircuitOpen,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Unsupported => "unsupported",
+            SkipReason::CircuitOpen => "circuit_open",
+        }
+    }
 }
 
 /// The error of one attempt, as listed in `attempts`.
@@ -71,6 +93,25 @@ impl Attempt {
                 provider_code: None,
                 provider_message: None,
             }),
+        }
+    }
+
+    fn circuit_open(endpoint: &Endpoint) -> Self {
+        Attempt {
+            endpoint: endpoint.id.clone(),
+            outcome: Outcome::Skipped,
+            reason: Some(SkipReason::CircuitOpen),
+            duration_ms: None,
+            error: None,
+        }
+    }
+
+    /// The `code` label of the attempt metric: the error code, or the reason of a skip.
+    fn metric_code(&self) -> &'static str {
+        match (&self.reason, &self.error) {
+            (Some(reason), _) => reason.as_str(),
+            (None, Some(error)) => error.code.as_str(),
+            (None, None) => "",
         }
     }
 
@@ -244,9 +285,10 @@ fn may_fail_over(failure: &ProviderFailure, resilience: &Resilience) -> bool {
     resilience.failover_on.contains(&failure.code)
 }
 
-/// Sends along the route until an endpoint accepts or a failure is final.
+/// Sends along the route until an endpoint accepts or a failure is final. Endpoints whose
+/// circuit is open are skipped without a call.
 pub async fn send(
-    executor: &Executor,
+    state: &AppState,
     resilience: &Resilience,
     route: &Route,
     message: &OutboundMessage,
@@ -254,23 +296,46 @@ pub async fn send(
     request_id: &str,
 ) -> Result<SendResult, ApiError> {
     let context = render_context(&route.sender, message_id);
+    let thresholds = Thresholds {
+        failure_threshold: resilience.failure_threshold,
+        open_for: Duration::from_secs(resilience.open_secs),
+    };
     let mut attempts = Vec::new();
     let mut last_failure: Option<(ProviderFailure, Arc<Endpoint>)> = None;
     for endpoint in &route.endpoints {
         let request = match endpoint.adapter.render(message, &context) {
             Ok(request) => request,
             Err(why) => {
-                attempts.push(Attempt::unsupported(endpoint, &why));
+                attempts.push(counted(
+                    &state.metrics,
+                    Attempt::unsupported(endpoint, &why),
+                    None,
+                ));
+                continue;
+            }
+        };
+        let permit = match state.circuits.admit(&endpoint.id, thresholds) {
+            Admission::Call(permit) => permit,
+            Admission::Skip => {
+                tracing::debug!(endpoint = %endpoint.id, "circuit open: skipped");
+                attempts.push(counted(
+                    &state.metrics,
+                    Attempt::circuit_open(endpoint),
+                    None,
+                ));
                 continue;
             }
         };
         let started = Instant::now();
-        let result = executor
+        let result = state
+            .executor
             .exchange(&request, endpoint.timeout, |response| {
                 endpoint.adapter.classify(response)
             })
             .await;
-        attempts.push(Attempt::finished(endpoint, started, &result));
+        let attempt = Attempt::finished(endpoint, started, &result);
+        permit.record(attempt.error.as_ref());
+        attempts.push(counted(&state.metrics, attempt, Some(started.elapsed())));
         match result {
             Ok(accepted) => {
                 tracing::info!(endpoint = %endpoint.id, message_id, "provider accepted");
@@ -301,6 +366,28 @@ pub async fn send(
                     .attempts(attempts),
             )
         }
+        None if attempts
+            .iter()
+            .any(|a| a.reason == Some(SkipReason::CircuitOpen)) =>
+        {
+            Err(ApiError::new(ErrorCode::ProviderUnavailable, request_id)
+                .message(
+                    "Every endpoint that can carry this message is skipped: its circuit is open \
+after repeated failures. Retry later.",
+                )
+                .attempts(attempts))
+        }
         None => Err(all_unsupported(attempts, request_id)),
     }
+}
+
+/// Counts an attempt in the metrics and hands it back.
+fn counted(metrics: &Metrics, attempt: Attempt, took: Option<Duration>) -> Attempt {
+    metrics.attempt(
+        &attempt.endpoint,
+        attempt.outcome.as_str(),
+        attempt.metric_code(),
+        took,
+    );
+    attempt
 }

@@ -4,8 +4,10 @@
 
 use serde_json::Value;
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 use switchboard_server::app::{self, Signals};
-use switchboard_server::config::Settings;
+use switchboard_server::config::{Endpoint, Settings};
 use switchboard_sim::{SimCredentials, Simulator};
 
 pub const TOKEN: &str = "sandbox-token";
@@ -105,5 +107,19 @@ async fn reply(response: reqwest::Response) -> Reply {
         status,
         headers,
         body,
+    }
+}
+
+/// Gives every endpoint a timeout of `timeout`.
+pub fn shorten_timeouts(settings: &mut Settings, timeout: Duration) {
+    for endpoint in settings.endpoints.values_mut() {
+        *endpoint = Arc::new(Endpoint {
+            id: endpoint.id.clone(),
+            provider: endpoint.provider.clone(),
+            kind: endpoint.kind,
+            adapter: endpoint.adapter.clone(),
+            timeout,
+            base_url: endpoint.base_url.clone(),
+        });
     }
 }

@@ -1,0 +1,189 @@
+//! `GET /metrics` (CONTRACT 3.4): Prometheus text for requests by route and status, provider
+//! attempts by endpoint/outcome/code, provider latency, circuit state, webhook events in and
+//! event deliveries out.
+//!
+//! Each gateway owns its registry (no process-wide recorder), so several gateways in one
+//! process — as in the tests — keep separate counts.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AttemptLabels {
+    endpoint: String,
+    outcome: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CircuitLabels {
+    endpoint: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    provider: String,
+    r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    outcome: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    attempts: Family<AttemptLabels, Counter>,
+    latency: Family<EndpointLabels, Histogram>,
+    circuit_state: Family<CircuitLabels, Gauge>,
+    webhook_events: Family<WebhookLabels, Counter>,
+    deliveries: Family<DeliveryLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("switchboard");
+        let requests = Family::default();
+        registry.register(
+            "http_requests",
+            "REST and webhook requests answered, by route pattern, method and status",
+            requests.clone(),
+        );
+        let attempts = Family::default();
+        registry.register(
+            "provider_attempts",
+            "Attempts at provider endpoints by outcome (accepted, failed, skipped) and error code",
+            attempts.clone(),
+        );
+        // 1 ms … ~16 s: provider calls range from loopback fakes to a slow pod near timeout.
+        let latency = Family::<EndpointLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 15))
+        });
+        registry.register(
+            "provider_latency_seconds",
+            "Time from sending a request to a provider endpoint to its classified answer",
+            latency.clone(),
+        );
+        let circuit_state = Family::default();
+        registry.register(
+            "circuit_state",
+            "1 for each endpoint's current circuit state (closed, open, half_open), else 0",
+            circuit_state.clone(),
+        );
+        let webhook_events = Family::default();
+        registry.register(
+            "webhook_events",
+            "Events received on provider webhooks, by provider instance and event type",
+            webhook_events.clone(),
+        );
+        let deliveries = Family::default();
+        registry.register(
+            "event_deliveries",
+            "Deliveries of events to subscribers and callback URLs, by outcome",
+            deliveries.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            attempts,
+            latency,
+            circuit_state,
+            webhook_events,
+            deliveries,
+        }
+    }
+
+    pub fn request(&self, route: &str, method: &str, status: u16) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.to_string(),
+                method: method.to_string(),
+                status,
+            })
+            .inc();
+    }
+
+    /// One attempt; `code` is empty for an acceptance. Latency is observed for calls only.
+    pub fn attempt(&self, endpoint: &str, outcome: &str, code: &str, took: Option<Duration>) {
+        self.attempts
+            .get_or_create(&AttemptLabels {
+                endpoint: endpoint.to_string(),
+                outcome: outcome.to_string(),
+                code: code.to_string(),
+            })
+            .inc();
+        if let Some(took) = took {
+            self.latency
+                .get_or_create(&EndpointLabels {
+                    endpoint: endpoint.to_string(),
+                })
+                .observe(took.as_secs_f64());
+        }
+    }
+
+    /// Sets the one-hot circuit gauges of `endpoint`.
+    pub fn circuit(&self, endpoint: &str, current: &str, states: &[&str]) {
+        for state in states {
+            self.circuit_state
+                .get_or_create(&CircuitLabels {
+                    endpoint: endpoint.to_string(),
+                    state: state.to_string(),
+                })
+                .set(i64::from(state == &current));
+        }
+    }
+
+    pub fn webhook_event(&self, provider: &str, event_type: &str) {
+        self.webhook_events
+            .get_or_create(&WebhookLabels {
+                provider: provider.to_string(),
+                r#type: event_type.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn delivery(&self, outcome: &str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// The content type of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
