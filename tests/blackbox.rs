@@ -492,3 +492,97 @@ where
     }
     last
 }
+
+#[tokio::test]
+async fn a_reload_under_load_switches_the_route_and_fails_no_request() {
+    const SENDERS: usize = 8;
+    let sim = Simulator::start("127.0.0.1:0".parse().unwrap(), SimCredentials::sandbox())
+        .await
+        .unwrap();
+    // Slow answers keep requests in flight while the configuration is replaced.
+    sim.set_behaviour("kaleyra/in", Behaviour::Slow(Duration::from_millis(150)));
+    sim.set_behaviour("meta", Behaviour::Slow(Duration::from_millis(20)));
+    let port = free_port();
+    let dir = tempdir("reload-under-load");
+    let path = dir.join("switchboard.toml");
+    let kaleyra = format!(
+        "\n[providers.kaleyra]\nkind = \"kaleyra\"\nsid = \"HXAP16XXXXXX97IN\"\nwa_source = \"api\"\n\
+         [[providers.kaleyra.pods]]\nname = \"in\"\nbase_url = \"{}\"\napi_key = \"sim-kaleyra-key-in\"\n",
+        sim.kaleyra_pod_base_url("in")
+    );
+    let kaleyra_config = format!("{}{kaleyra}", serve_config(&sim, port))
+        .replace("route = [\"meta\"]", "route = [\"kaleyra\"]");
+    std::fs::write(&path, &kaleyra_config).unwrap();
+    let child = Command::new(BINARY)
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .env("BLACKBOX_ORDERS_TOKEN", "orders-token-value")
+        .env("BLACKBOX_META_TOKEN", "sim-meta-token")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running(child);
+    let gateway = format!("http://127.0.0.1:{port}");
+    wait_until_healthy(&gateway).await;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|_| {
+            let (gateway, stop) = (gateway.clone(), stop.clone());
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let response = http
+                        .post(format!("{gateway}/v1/messages"))
+                        .bearer_auth("orders-token-value")
+                        .json(&json!({"to": "+14085551234", "type": "text", "text": {"body": "x"}}))
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = response.status().as_u16();
+                    let body: Value = response.json().await.unwrap();
+                    seen.push((status, body["endpoint"].as_str().unwrap_or("").to_string()));
+                }
+                seen
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    std::fs::write(
+        &path,
+        kaleyra_config.replace("route = [\"kaleyra\"]", "route = [\"meta\"]"),
+    )
+    .unwrap();
+    hangup(&running.0);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    let mut before = 0;
+    let mut after = 0;
+    for sender in senders {
+        let seen = sender.await.unwrap();
+        for (status, endpoint) in &seen {
+            assert_eq!(*status, 202, "a request failed during the reload: {seen:?}");
+            assert!(endpoint == "kaleyra/in" || endpoint == "meta", "{seen:?}");
+        }
+        // A request that starts after the switch uses the new route: per sender, Kaleyra
+        // answers come first, then only Meta.
+        let switch = seen
+            .iter()
+            .position(|(_, e)| e == "meta")
+            .unwrap_or(seen.len());
+        assert!(seen[switch..].iter().all(|(_, e)| e == "meta"), "{seen:?}");
+        assert!(switch < seen.len(), "every sender reached Meta: {seen:?}");
+        before += switch;
+        after += seen.len() - switch;
+    }
+    assert!(
+        before >= SENDERS,
+        "requests went to Kaleyra before the reload"
+    );
+    assert!(after >= SENDERS, "and to Meta after it");
+    assert_eq!(sim.requests_to("kaleyra/in").len(), before);
+    assert_eq!(sim.requests_to("meta").len(), after);
+    sim.stop().await;
+}
