@@ -106,6 +106,19 @@ pub struct Provider {
     pub endpoint_ids: Vec<String>,
     /// Meta only: what `POST /v1/templates` needs.
     pub templates: Option<TemplateTarget>,
+    /// How its webhooks prove they come from it. Without the secret, its webhooks are refused.
+    pub webhook_proof: WebhookProof,
+}
+
+#[derive(Debug)]
+pub enum WebhookProof {
+    /// `X-Hub-Signature-256` with the app secret; the GET handshake with the verify token.
+    Meta {
+        app_secret: Option<SecretString>,
+        verify_token: Option<SecretString>,
+    },
+    /// The `X-Callback-Token` header (Kaleyra, generic).
+    CallbackToken(Option<SecretString>),
 }
 
 #[derive(Debug)]

@@ -196,14 +196,13 @@ fn resolve_meta(
         raw.access_token_env.as_deref(),
         env,
     )?;
-    // Checked now so a missing variable fails at startup; used by the webhook routes.
-    optional_secret(
+    let app_secret = optional_secret(
         &format!("{key}.app_secret"),
         raw.app_secret.as_deref(),
         raw.app_secret_env.as_deref(),
         env,
     )?;
-    optional_secret(
+    let verify_token = optional_secret(
         &format!("{key}.verify_token"),
         raw.verify_token.as_deref(),
         raw.verify_token_env.as_deref(),
@@ -234,6 +233,10 @@ fn resolve_meta(
             waba_id: raw.waba_id,
             timeout,
         }),
+        webhook_proof: WebhookProof::Meta {
+            app_secret,
+            verify_token,
+        },
     };
     Ok((provider, vec![endpoint]))
 }
@@ -260,7 +263,7 @@ fn resolve_kaleyra(
         raw.api_key_env.as_deref(),
         env,
     )?;
-    optional_secret(
+    let callback_token = optional_secret(
         &format!("{key}.callback_token"),
         raw.callback_token.as_deref(),
         raw.callback_token_env.as_deref(),
@@ -326,6 +329,7 @@ fn resolve_kaleyra(
         kind: ProviderKind::Kaleyra,
         endpoint_ids: endpoints.iter().map(|e| e.id.clone()).collect(),
         templates: None,
+        webhook_proof: WebhookProof::CallbackToken(callback_token),
     };
     Ok((provider, endpoints))
 }
@@ -369,7 +373,7 @@ fn resolve_generic(
             ))
         }
     };
-    optional_secret(
+    let callback_token = optional_secret(
         &format!("{key}.callback_token"),
         raw.callback_token.as_deref(),
         raw.callback_token_env.as_deref(),
@@ -394,6 +398,7 @@ fn resolve_generic(
         kind: ProviderKind::Generic,
         endpoint_ids: vec![endpoint.id.clone()],
         templates: None,
+        webhook_proof: WebhookProof::CallbackToken(callback_token),
     };
     Ok((provider, vec![endpoint]))
 }
