@@ -8,9 +8,12 @@
 //!   failure value that carries a provider's answer verbatim.
 //! * [`adapter`]: what every provider adapter does — render a request, classify a response —
 //!   with no network, clock or store.
+//! * [`event`]: what provider webhooks report (statuses, inbound messages, calls), before the
+//!   server correlates it to stored messages.
 
 pub mod adapter;
 pub mod error;
+pub mod event;
 pub mod message;
 pub mod parse;
 pub mod phone;
@@ -21,9 +24,15 @@ pub use adapter::{
     Unsupported,
 };
 pub use error::{ErrorCode, ProviderFailure, ValidationError};
+pub use event::{
+    CallEvent, CallEventKind, EventError, InboundMessage, MalformedWebhook, MessageStatus,
+    ProviderEvent, StatusUpdate,
+};
 pub use message::{Content, MessageType, OutboundMessage};
 pub use parse::{deserialize_at, from_value_at, parse_message};
 pub use validate::{validate, ValidationPolicy};
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod arbitrary;
+#[cfg(any(test, feature = "test-support"))]
+pub mod arbitrary_webhook;

@@ -1,8 +1,10 @@
 //! Adapter for the generic from/to/body WhatsApp API (CONTRACT 4 "Generic"): pure rendering of
 //! `POST {base_url}{path}` and classification of its answers. No network, clock or store.
+//! [`webhook`] parses its status callbacks.
 
 mod classify;
 mod render;
+pub mod webhook;
 
 use secrecy::SecretString;
 use switchboard_core::{

@@ -1,9 +1,11 @@
 //! Kaleyra WhatsApp API v2 adapter: pure rendering of `POST /v2/{sid}/whatsapp/{sender}/messages`
 //! and classification of Kaleyra's answers (CONTRACT 4). One adapter per pod, since an account
-//! lives in one pod and failover across pods needs per-pod settings.
+//! lives in one pod and failover across pods needs per-pod settings. [`webhook`] parses its v2
+//! callbacks.
 
 mod classify;
 mod render;
+pub mod webhook;
 
 use secrecy::SecretString;
 use switchboard_core::{

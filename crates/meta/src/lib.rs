@@ -1,10 +1,11 @@
 //! Meta WhatsApp Cloud API adapter (CONTRACT 4): pure rendering of
 //! `POST {base_url}/{api_version}/{phone_number_id}/messages` and classification of Graph's
 //! answers. Meta's message object *is* the neutral model, so rendering only adds what the
-//! contract adds and never drops a field.
+//! contract adds and never drops a field. [`webhook`] proves and parses Meta's webhooks.
 
 mod classify;
 mod templates;
+pub mod webhook;
 
 pub use classify::meta_error_code;
 pub use templates::{validate_template_creation, TemplateCreated};
