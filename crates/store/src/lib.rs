@@ -1,0 +1,217 @@
+//! Persistence for the gateway: messages and their status history, webhook redelivery guards,
+//! idempotency keys and the outbox of events out.
+//!
+//! One implementation serves SQLite (one process) and PostgreSQL (several replicas sharing one
+//! database); the few statements whose dialects differ live in `sqlite.rs` and `postgres.rs`.
+//! Timestamps are unix milliseconds; the caller formats them.
+
+mod error;
+mod open;
+mod postgres;
+mod rows;
+mod sql_store;
+mod sqlite;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+pub use error::StoreError;
+pub use open::open;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Answers when the database does (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Waits for running queries, then closes the connections (SQLite folds its write-ahead log
+    /// back into the database file). Calls after this fail.
+    async fn close(&self);
+
+    // --- messages ---
+
+    async fn insert_message(&self, m: &NewMessage) -> Result<(), StoreError>;
+    /// The send finished: accepted (provider, endpoint, provider_message_id) or failed (error).
+    /// Appends an event `{status, at, error}`. The status only changes while the message is still
+    /// `queued`: a status webhook that overtook the provider's answer is not undone.
+    async fn record_outcome(&self, id: &str, outcome: &SendOutcome) -> Result<(), StoreError>;
+    /// The message with its events, oldest first.
+    async fn message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError>;
+    async fn message_by_provider_id(
+        &self,
+        provider_message_id: &str,
+    ) -> Result<Option<MessageRecord>, StoreError>;
+    /// A status from a webhook, in one transaction: a `dedup_key` seen before → `Duplicate` and
+    /// nothing is written; otherwise the event is appended and the message's status moves only if
+    /// `advances(current, new)`. The rule is the caller's: the store owns no status order.
+    async fn apply_status(
+        &self,
+        id: &str,
+        change: &StatusChange,
+        advances: StatusRule,
+    ) -> Result<Applied, StoreError>;
+    /// Redelivery guard for webhook events not tied to a stored message (inbound, calls):
+    /// true the first time `dedup_key` is seen.
+    async fn first_sighting(&self, dedup_key: &str, at_ms: i64) -> Result<bool, StoreError>;
+
+    // --- idempotency, per client and key ---
+
+    /// `Fresh` (the key is now in flight), `Replay` when done with the same fingerprint, `InFlight`
+    /// when in flight with the same fingerprint, `BodyMismatch` for another fingerprint. A row
+    /// older than `ttl_ms` counts as absent and is taken over. Of concurrent claims of one key,
+    /// across processes sharing the database, exactly one gets `Fresh`.
+    async fn claim_key(
+        &self,
+        client: &str,
+        key: &str,
+        fingerprint: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<KeyClaim, StoreError>;
+    async fn complete_key(
+        &self,
+        client: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError>;
+    /// The request was abandoned before anything was sent: free the key (if still in flight).
+    async fn release_key(&self, client: &str, key: &str) -> Result<(), StoreError>;
+
+    // --- outbox for events out ---
+
+    async fn enqueue(&self, deliveries: &[NewDelivery]) -> Result<(), StoreError>;
+    /// Up to `limit` pending deliveries that are due and not leased, oldest due first, leased
+    /// until `now_ms + lease_ms` so that no other worker or replica takes them meanwhile.
+    async fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    async fn mark_delivered(&self, id: i64, at_ms: i64) -> Result<(), StoreError>;
+    /// Back to pending, due at `next_attempt_at_ms`; the lease is dropped.
+    async fn reschedule(
+        &self,
+        id: i64,
+        attempts: u32,
+        next_attempt_at_ms: i64,
+        last_error: &str,
+    ) -> Result<(), StoreError>;
+    /// No more attempts: the delivery is kept, marked dead, for inspection.
+    async fn give_up(&self, id: i64, attempts: u32, last_error: &str) -> Result<(), StoreError>;
+}
+
+/// `advances(current, new)`: whether a message in status `current` moves to `new`.
+/// (An alias, because `#[async_trait]` would otherwise rewrite the elided lifetimes.)
+pub type StatusRule = fn(&str, &str) -> bool;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    pub id: String,
+    pub client: String,
+    pub to: String,
+    pub from: String,
+    pub message_type: String,
+    pub refs: Option<Value>,
+    pub callback_url: Option<String>,
+    /// The endpoints the message may go to, in failover order.
+    pub route: Vec<String>,
+    /// Normally `queued`.
+    pub status: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendOutcome {
+    /// `accepted` or `failed`.
+    pub status: String,
+    pub provider: Option<String>,
+    pub endpoint: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub error: Option<Value>,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRecord {
+    pub id: String,
+    pub client: String,
+    pub to: String,
+    pub from: String,
+    pub message_type: String,
+    pub refs: Option<Value>,
+    pub callback_url: Option<String>,
+    pub route: Vec<String>,
+    pub provider: Option<String>,
+    pub endpoint: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub status: String,
+    pub error: Option<Value>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    /// Oldest first (by `at_ms`, then by arrival).
+    pub events: Vec<StoredEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub status: String,
+    pub at_ms: i64,
+    pub error: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    pub status: String,
+    pub at_ms: i64,
+    pub error: Option<Value>,
+    /// Identifies the provider event (e.g. provider message id + status) to drop redeliveries.
+    pub dedup_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Duplicate,
+    Recorded {
+        /// The message's status after the change.
+        status: String,
+        advanced: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub retry_after_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClaim {
+    Fresh,
+    Replay(StoredResponse),
+    InFlight,
+    BodyMismatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    pub event_id: String,
+    pub event_type: String,
+    pub target_url: String,
+    /// Names the signing secret (e.g. "subscriber:0" or "client:orders"); the secret itself is
+    /// never stored.
+    pub signer: String,
+    pub body: String,
+    pub next_attempt_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub target_url: String,
+    pub signer: String,
+    pub body: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+}

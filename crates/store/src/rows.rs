@@ -1,0 +1,156 @@
+//! Rows as the database returns them, and their conversion to the public types. JSON is kept as
+//! text so that both dialects read and write it the same way.
+
+use serde_json::Value;
+
+use crate::{Delivery, KeyClaim, MessageRecord, StoreError, StoredEvent, StoredResponse};
+
+/// Column list matching [`MessageRow`].
+pub(crate) const MESSAGE_COLUMNS: &str = "id, client, recipient, sender, message_type, refs, \
+     callback_url, route, provider, endpoint, provider_message_id, status, error, created_at, \
+     updated_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    id: String,
+    client: String,
+    recipient: String,
+    sender: String,
+    message_type: String,
+    refs: Option<String>,
+    callback_url: Option<String>,
+    route: String,
+    provider: Option<String>,
+    endpoint: Option<String>,
+    provider_message_id: Option<String>,
+    status: String,
+    error: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl MessageRow {
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub(crate) fn into_record(self, events: Vec<StoredEvent>) -> Result<MessageRecord, StoreError> {
+        Ok(MessageRecord {
+            refs: parse_optional_json(self.refs)?,
+            route: serde_json::from_str(&self.route)
+                .map_err(|e| StoreError::corrupt("message route", e))?,
+            error: parse_optional_json(self.error)?,
+            id: self.id,
+            client: self.client,
+            to: self.recipient,
+            from: self.sender,
+            message_type: self.message_type,
+            callback_url: self.callback_url,
+            provider: self.provider,
+            endpoint: self.endpoint,
+            provider_message_id: self.provider_message_id,
+            status: self.status,
+            created_at_ms: self.created_at,
+            updated_at_ms: self.updated_at,
+            events,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    status: String,
+    occurred_at: i64,
+    error: Option<String>,
+}
+
+impl TryFrom<EventRow> for StoredEvent {
+    type Error = StoreError;
+
+    fn try_from(row: EventRow) -> Result<Self, StoreError> {
+        Ok(StoredEvent {
+            error: parse_optional_json(row.error)?,
+            status: row.status,
+            at_ms: row.occurred_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct IdempotencyRow {
+    fingerprint: String,
+    state: String,
+    response_status: Option<i64>,
+    response_body: Option<Vec<u8>>,
+    retry_after_secs: Option<i64>,
+}
+
+impl IdempotencyRow {
+    /// What a claim with `fingerprint` gets from this live (not expired) row.
+    pub(crate) fn claim_for(self, fingerprint: &str) -> Result<KeyClaim, StoreError> {
+        if self.fingerprint != fingerprint {
+            return Ok(KeyClaim::BodyMismatch);
+        }
+        if self.state != KEY_DONE {
+            return Ok(KeyClaim::InFlight);
+        }
+        let (Some(status), Some(body)) = (self.response_status, self.response_body) else {
+            return Err(StoreError::corrupt(
+                "idempotent response",
+                "done without a response",
+            ));
+        };
+        Ok(KeyClaim::Replay(StoredResponse {
+            status: u16::try_from(status)
+                .map_err(|e| StoreError::corrupt("idempotent response status", e))?,
+            body,
+            retry_after_secs: self
+                .retry_after_secs
+                .map(u64::try_from)
+                .transpose()
+                .map_err(|e| StoreError::corrupt("idempotent response retry-after", e))?,
+        }))
+    }
+}
+
+/// Idempotency key states.
+pub(crate) const KEY_IN_FLIGHT: &str = "in_flight";
+pub(crate) const KEY_DONE: &str = "done";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeliveryRow {
+    id: i64,
+    event_id: String,
+    event_type: String,
+    target_url: String,
+    signer: String,
+    body: String,
+    attempts: i64,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = StoreError;
+
+    fn try_from(row: DeliveryRow) -> Result<Self, StoreError> {
+        Ok(Delivery {
+            attempts: u32::try_from(row.attempts)
+                .map_err(|e| StoreError::corrupt("delivery attempts", e))?,
+            id: row.id,
+            event_id: row.event_id,
+            event_type: row.event_type,
+            target_url: row.target_url,
+            signer: row.signer,
+            body: row.body,
+        })
+    }
+}
+
+pub(crate) fn json_text(value: Option<&Value>) -> Option<String> {
+    value.map(Value::to_string)
+}
+
+fn parse_optional_json(text: Option<String>) -> Result<Option<Value>, StoreError> {
+    text.map(|t| serde_json::from_str(&t))
+        .transpose()
+        .map_err(|e| StoreError::corrupt("JSON column", e))
+}

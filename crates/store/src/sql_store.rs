@@ -1,0 +1,482 @@
+//! The [`Store`] implementation shared by both databases. The SQL here is written in the subset
+//! SQLite and PostgreSQL agree on (`$n` parameters, `ON CONFLICT`, `RETURNING`); what differs is
+//! in the [`Dialect`].
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use async_trait::async_trait;
+use sqlx::any::AnyQueryResult;
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
+
+use crate::rows::{
+    json_text, DeliveryRow, EventRow, IdempotencyRow, MessageRow, KEY_DONE, KEY_IN_FLIGHT,
+    MESSAGE_COLUMNS,
+};
+use crate::{
+    Applied, Delivery, KeyClaim, MessageRecord, NewDelivery, NewMessage, SendOutcome, StatusChange,
+    StatusRule, Store, StoreError, StoredEvent, StoredResponse,
+};
+
+/// What one database needs said its own way.
+pub(crate) struct Dialect {
+    /// For error messages.
+    pub(crate) backend: &'static str,
+    pub(crate) migrator: Migrator,
+    /// Starts a transaction that will write.
+    pub(crate) begin_write: &'static str,
+    /// `$1` = message id → its status, locked against other writers until the transaction ends.
+    pub(crate) select_status_for_update: &'static str,
+    /// `$1` = now, `$2` = lease length, `$3` = limit → the leased deliveries, as
+    /// [`DeliveryRow`]s. Never hands one row to two concurrent callers.
+    pub(crate) claim_due: &'static str,
+}
+
+/// Expired idempotency keys are deleted at most this often (per process).
+const KEY_SWEEP_INTERVAL_MS: i64 = 60_000;
+
+/// A claim races with releases and sweeps deleting the row it just saw; it tries this often.
+const CLAIM_ATTEMPTS: usize = 3;
+
+pub(crate) struct SqlStore {
+    pool: AnyPool,
+    dialect: &'static Dialect,
+    last_key_sweep_ms: AtomicI64,
+}
+
+impl SqlStore {
+    pub(crate) async fn migrated(
+        pool: AnyPool,
+        dialect: &'static Dialect,
+        url: &str,
+    ) -> Result<Self, StoreError> {
+        // On PostgreSQL the migrator holds an advisory lock, so replicas starting together
+        // apply each migration once. SQLite has no such lock: a process that lost the race to
+        // migrate a new file fails, and on a second look finds the work done.
+        if dialect.migrator.run(&pool).await.is_err() {
+            dialect
+                .migrator
+                .run(&pool)
+                .await
+                .map_err(|e| StoreError::open(dialect.backend, format!("migration: {e}"), url))?;
+        }
+        Ok(SqlStore {
+            pool,
+            dialect,
+            last_key_sweep_ms: AtomicI64::new(i64::MIN),
+        })
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(self.pool.begin_with(self.dialect.begin_write).await?)
+    }
+
+    async fn load_message(
+        &self,
+        column: &str,
+        value: &str,
+    ) -> Result<Option<MessageRecord>, StoreError> {
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE {column} = $1 LIMIT 1");
+        let Some(row) = sqlx::query_as::<_, MessageRow>(&sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let events = sqlx::query_as::<_, EventRow>(
+            "SELECT status, occurred_at, error FROM message_events \
+             WHERE message_id = $1 ORDER BY occurred_at, seq",
+        )
+        .bind(row.id())
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(StoredEvent::try_from)
+        .collect::<Result<_, _>>()?;
+        row.into_record(events).map(Some)
+    }
+
+    /// Deletes idempotency keys past their TTL, at most once per [`KEY_SWEEP_INTERVAL_MS`].
+    async fn sweep_expired_keys(&self, now_ms: i64, ttl_ms: i64) -> Result<(), StoreError> {
+        let last = self.last_key_sweep_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) < KEY_SWEEP_INTERVAL_MS
+            || self
+                .last_key_sweep_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return Ok(());
+        }
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(now_ms.saturating_sub(ttl_ms))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn update_delivery<'q>(
+        &self,
+        id: i64,
+        query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<(), StoreError> {
+        expect_found(query.execute(&self.pool).await?, "delivery", id)
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn insert_message(&self, m: &NewMessage) -> Result<(), StoreError> {
+        let route =
+            serde_json::to_string(&m.route).map_err(|e| StoreError::corrupt("message route", e))?;
+        sqlx::query(
+            "INSERT INTO messages (id, client, recipient, sender, message_type, refs, \
+             callback_url, route, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+        )
+        .bind(&m.id)
+        .bind(&m.client)
+        .bind(&m.to)
+        .bind(&m.from)
+        .bind(&m.message_type)
+        .bind(json_text(m.refs.as_ref()))
+        .bind(&m.callback_url)
+        .bind(route)
+        .bind(&m.status)
+        .bind(m.created_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_outcome(&self, id: &str, outcome: &SendOutcome) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE messages SET \
+             status = CASE WHEN status = 'queued' THEN $2 ELSE status END, \
+             provider = $3, endpoint = $4, provider_message_id = $5, \
+             error = COALESCE($6, error), updated_at = $7 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&outcome.status)
+        .bind(&outcome.provider)
+        .bind(&outcome.endpoint)
+        .bind(&outcome.provider_message_id)
+        .bind(json_text(outcome.error.as_ref()))
+        .bind(outcome.at_ms)
+        .execute(&mut *tx)
+        .await?;
+        expect_found(updated, "message", id)?;
+        let event = StoredEvent {
+            status: outcome.status.clone(),
+            at_ms: outcome.at_ms,
+            error: outcome.error.clone(),
+        };
+        append_event(&mut tx, id, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        self.load_message("id", id).await
+    }
+
+    async fn message_by_provider_id(
+        &self,
+        provider_message_id: &str,
+    ) -> Result<Option<MessageRecord>, StoreError> {
+        self.load_message("provider_message_id", provider_message_id)
+            .await
+    }
+
+    async fn apply_status(
+        &self,
+        id: &str,
+        change: &StatusChange,
+        advances: StatusRule,
+    ) -> Result<Applied, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // Returning before commit rolls back: a duplicate or an unknown message writes nothing.
+        if !note_dedup_key(&mut tx, &change.dedup_key, change.at_ms).await? {
+            return Ok(Applied::Duplicate);
+        }
+        let current: Option<String> = sqlx::query_scalar(self.dialect.select_status_for_update)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(current) = current else {
+            return Err(not_found("message", id));
+        };
+        let event = StoredEvent {
+            status: change.status.clone(),
+            at_ms: change.at_ms,
+            error: change.error.clone(),
+        };
+        append_event(&mut tx, id, &event).await?;
+        let advanced = advances(&current, &change.status);
+        if advanced {
+            sqlx::query(
+                "UPDATE messages SET status = $2, error = COALESCE($3, error), updated_at = $4 \
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(&change.status)
+            .bind(json_text(change.error.as_ref()))
+            .bind(change.at_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Applied::Recorded {
+            status: if advanced { event.status } else { current },
+            advanced,
+        })
+    }
+
+    async fn first_sighting(&self, dedup_key: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        note_dedup_key(&mut conn, dedup_key, at_ms).await
+    }
+
+    async fn claim_key(
+        &self,
+        client: &str,
+        key: &str,
+        fingerprint: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<KeyClaim, StoreError> {
+        self.sweep_expired_keys(now_ms, ttl_ms).await?;
+        // Each step is one atomic statement, so concurrent claims (from any process) serialize on
+        // the row: one insert or one takeover wins, the others read what it wrote.
+        for _ in 0..CLAIM_ATTEMPTS {
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (client, idempotency_key, fingerprint, state, \
+                 created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (client, idempotency_key) DO NOTHING",
+            )
+            .bind(client)
+            .bind(key)
+            .bind(fingerprint)
+            .bind(KEY_IN_FLIGHT)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+            if inserted.rows_affected() == 1 {
+                return Ok(KeyClaim::Fresh);
+            }
+            let taken_over = sqlx::query(
+                "UPDATE idempotency_keys SET fingerprint = $3, state = $4, created_at = $5, \
+                 response_status = NULL, response_body = NULL, retry_after_secs = NULL \
+                 WHERE client = $1 AND idempotency_key = $2 AND created_at < $6",
+            )
+            .bind(client)
+            .bind(key)
+            .bind(fingerprint)
+            .bind(KEY_IN_FLIGHT)
+            .bind(now_ms)
+            .bind(now_ms.saturating_sub(ttl_ms))
+            .execute(&self.pool)
+            .await?;
+            if taken_over.rows_affected() == 1 {
+                return Ok(KeyClaim::Fresh);
+            }
+            let live = sqlx::query_as::<_, IdempotencyRow>(
+                "SELECT fingerprint, state, response_status, response_body, retry_after_secs \
+                 FROM idempotency_keys WHERE client = $1 AND idempotency_key = $2",
+            )
+            .bind(client)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = live {
+                return row.claim_for(fingerprint);
+            }
+        }
+        // The key keeps vanishing and reappearing: someone else is working on it right now.
+        Ok(KeyClaim::InFlight)
+    }
+
+    async fn complete_key(
+        &self,
+        client: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        let updated = sqlx::query(
+            "UPDATE idempotency_keys SET state = $3, response_status = $4, response_body = $5, \
+             retry_after_secs = $6 WHERE client = $1 AND idempotency_key = $2",
+        )
+        .bind(client)
+        .bind(key)
+        .bind(KEY_DONE)
+        .bind(i64::from(response.status))
+        .bind(response.body.as_slice())
+        .bind(
+            response
+                .retry_after_secs
+                .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+        )
+        .execute(&self.pool)
+        .await?;
+        expect_found(updated, "idempotency key", key)
+    }
+
+    async fn release_key(&self, client: &str, key: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys \
+             WHERE client = $1 AND idempotency_key = $2 AND state = $3",
+        )
+        .bind(client)
+        .bind(key)
+        .bind(KEY_IN_FLIGHT)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn enqueue(&self, deliveries: &[NewDelivery]) -> Result<(), StoreError> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for d in deliveries {
+            sqlx::query(
+                "INSERT INTO outbox (event_id, event_type, target_url, signer, body, \
+                 next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&d.event_id)
+            .bind(&d.event_type)
+            .bind(&d.target_url)
+            .bind(&d.signer)
+            .bind(&d.body)
+            .bind(d.next_attempt_at_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut rows = sqlx::query_as::<_, DeliveryRow>(self.dialect.claim_due)
+            .bind(now_ms)
+            .bind(lease_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(Delivery::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        // RETURNING comes in no particular order; ids grow with enqueue time.
+        rows.sort_by_key(|d| d.id);
+        Ok(rows)
+    }
+
+    async fn mark_delivered(&self, id: i64, at_ms: i64) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "UPDATE outbox SET state = 'delivered', delivered_at = $2, leased_until = 0 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(at_ms);
+        self.update_delivery(id, query).await
+    }
+
+    async fn reschedule(
+        &self,
+        id: i64,
+        attempts: u32,
+        next_attempt_at_ms: i64,
+        last_error: &str,
+    ) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "UPDATE outbox SET state = 'pending', attempts = $2, next_attempt_at = $3, \
+             last_error = $4, leased_until = 0 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(i64::from(attempts))
+        .bind(next_attempt_at_ms)
+        .bind(last_error);
+        self.update_delivery(id, query).await
+    }
+
+    async fn give_up(&self, id: i64, attempts: u32, last_error: &str) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "UPDATE outbox SET state = 'dead', attempts = $2, last_error = $3, leased_until = 0 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(i64::from(attempts))
+        .bind(last_error);
+        self.update_delivery(id, query).await
+    }
+}
+
+/// Records `key` as seen; false if it was seen before.
+async fn note_dedup_key(
+    conn: &mut AnyConnection,
+    key: &str,
+    at_ms: i64,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO webhook_dedup (dedup_key, seen_at) VALUES ($1, $2) \
+         ON CONFLICT (dedup_key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(at_ms)
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+async fn append_event(
+    conn: &mut AnyConnection,
+    message_id: &str,
+    event: &StoredEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO message_events (message_id, status, occurred_at, error) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(message_id)
+    .bind(&event.status)
+    .bind(event.at_ms)
+    .bind(json_text(event.error.as_ref()))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn expect_found(
+    result: AnyQueryResult,
+    what: &'static str,
+    id: impl ToString,
+) -> Result<(), StoreError> {
+    if result.rows_affected() == 0 {
+        return Err(not_found(what, id));
+    }
+    Ok(())
+}
+
+fn not_found(what: &'static str, id: impl ToString) -> StoreError {
+    StoreError::NotFound {
+        what,
+        id: id.to_string(),
+    }
+}

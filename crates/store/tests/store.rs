@@ -1,0 +1,64 @@
+//! Every case of `suite` on SQLite (a temporary file each) and on PostgreSQL (a new database
+//! each, when `SWITCHBOARD_TEST_POSTGRES_URL` names a server; skipped otherwise).
+
+mod suite;
+
+/// One test per case and backend: `sqlite::case` and `postgres::case`.
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = crate::suite::TestDb::sqlite();
+                    crate::suite::$case(&db).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(db) = crate::suite::TestDb::postgres().await else {
+                        return;
+                    };
+                    crate::suite::$case(&db).await;
+                    db.remove().await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    ping_answers,
+    message_round_trip_with_outcome,
+    failed_outcome_keeps_the_error,
+    outcome_for_an_unknown_message_is_not_found,
+    duplicate_message_id_is_refused,
+    events_come_oldest_first,
+    message_found_by_provider_id,
+    status_advances_and_never_moves_back,
+    failed_status_keeps_its_error,
+    redelivered_status_is_a_duplicate_and_writes_nothing,
+    status_for_an_unknown_message_consumes_no_key,
+    outcome_does_not_undo_a_faster_webhook,
+    concurrent_statuses_end_at_the_furthest,
+    first_sighting_is_true_once,
+    key_fresh_then_in_flight_then_replayed,
+    empty_response_body_is_replayed,
+    key_with_another_body_is_a_mismatch,
+    expired_key_is_taken_over,
+    expired_keys_are_swept,
+    released_key_is_free_again,
+    completing_an_unknown_key_is_not_found,
+    keys_are_per_client,
+    racing_claims_of_one_key_give_one_fresh,
+    due_deliveries_are_claimed_and_leased,
+    rescheduled_delivery_returns_then_is_delivered_or_given_up,
+    unknown_delivery_is_not_found,
+    racing_workers_never_share_a_delivery,
+    reopened_store_keeps_messages_and_pending_deliveries,
+    stores_opened_together_both_migrate,
+);
