@@ -85,7 +85,7 @@ async fn wait_until_healthy(url: &str) {
 #[tokio::test]
 async fn the_sandbox_sends_a_message_and_logs_no_secret_at_debug_level() {
     let port = free_port();
-    let mut child = Command::new(BINARY)
+    let mut child = gateway_command("sandbox-1")
         .args(["sandbox", "--port", &port.to_string()])
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
@@ -250,7 +250,7 @@ async fn serve_finishes_in_flight_requests_on_sigterm() {
     let dir = tempdir("serve");
     let path = dir.join("switchboard.toml");
     std::fs::write(&path, serve_config(&sim, port)).unwrap();
-    let child = Command::new(BINARY)
+    let child = gateway_command("serve-2")
         .args(["serve", "--config", path.to_str().unwrap()])
         .env("BLACKBOX_ORDERS_TOKEN", "orders-token-value")
         .env("BLACKBOX_META_TOKEN", "sim-meta-token")
@@ -303,6 +303,13 @@ async fn serve_finishes_in_flight_requests_on_sigterm() {
         assert!(!logs.contains(secret), "{secret} appears in the logs");
     }
     sim.stop().await;
+}
+
+/// The binary, run in a directory of its own so that its default SQLite store lands there.
+fn gateway_command(name: &str) -> Command {
+    let mut command = Command::new(BINARY);
+    command.current_dir(tempdir(name));
+    command
 }
 
 fn tempdir(name: &str) -> PathBuf {
@@ -389,7 +396,7 @@ fn config_check_names_the_offending_key() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("resilience.open_sec"));
 
-    let output = Command::new(BINARY)
+    let output = gateway_command("serve-3")
         .args(["serve", "--config"])
         .arg(&path)
         .envs(PRODUCTION_ENV.iter().copied())
@@ -416,7 +423,7 @@ async fn sighup_reloads_a_valid_config_and_keeps_the_running_one_on_an_invalid_o
     );
     let meta_config = format!("{}{generic}", serve_config(&sim, port));
     std::fs::write(&path, &meta_config).unwrap();
-    let child = Command::new(BINARY)
+    let child = gateway_command("serve-4")
         .args(["serve", "--config", path.to_str().unwrap()])
         .env("BLACKBOX_ORDERS_TOKEN", "orders-token-value")
         .env("BLACKBOX_META_TOKEN", "sim-meta-token")
@@ -513,7 +520,7 @@ async fn a_reload_under_load_switches_the_route_and_fails_no_request() {
     let kaleyra_config = format!("{}{kaleyra}", serve_config(&sim, port))
         .replace("route = [\"meta\"]", "route = [\"kaleyra\"]");
     std::fs::write(&path, &kaleyra_config).unwrap();
-    let child = Command::new(BINARY)
+    let child = gateway_command("serve-5")
         .args(["serve", "--config", path.to_str().unwrap()])
         .env("BLACKBOX_ORDERS_TOKEN", "orders-token-value")
         .env("BLACKBOX_META_TOKEN", "sim-meta-token")

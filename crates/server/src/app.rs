@@ -2,12 +2,15 @@
 
 use crate::api;
 use crate::config::{self, Settings};
+use crate::events::delivery;
 use crate::http::request_id;
 use crate::state::AppState;
+use crate::webhooks;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
 
 /// Whether the server handles SIGTERM/SIGINT itself (the binary) or leaves signals to the
@@ -18,21 +21,27 @@ pub enum Signals {
     Ignore,
 }
 
-/// Starts serving on `listener`. Returns the server handle (await it to run to completion)
-/// and the shared state.
-pub fn start(
+/// Opens the store (creating a SQLite file and its schema on first start) and starts serving
+/// on `listener`, with the event delivery worker beside it. Returns the server handle (await
+/// it to run to completion) and the shared state.
+pub async fn start(
     settings: Settings,
     listener: TcpListener,
     signals: Signals,
 ) -> std::io::Result<(Server, web::Data<AppState>)> {
     let shutdown_secs = settings.server.shutdown_timeout_secs;
-    let state = web::Data::new(AppState::new(settings));
+    let store = switchboard_store::open(&settings.store_url)
+        .await
+        .map_err(|e| std::io::Error::other(format!("store: {e}")))?;
+    let state = web::Data::new(AppState::new(settings, store));
+    actix_web::rt::spawn(delivery::run(Arc::downgrade(&state.clone().into_inner())));
     let app_state = state.clone();
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(app_state.clone())
             .wrap_fn(request_id::middleware)
             .configure(api::routes)
+            .configure(webhooks::routes)
             .default_service(web::to(api::not_found))
     })
     .shutdown_timeout(shutdown_secs)
@@ -48,7 +57,7 @@ pub fn start(
 pub async fn serve(settings: Settings, config_path: PathBuf) -> std::io::Result<()> {
     let listener = TcpListener::bind(settings.server.listen)?;
     tracing::info!(listen = %listener.local_addr()?, "switchboard listening");
-    let (server, state) = start(settings, listener, Signals::Handle)?;
+    let (server, state) = start(settings, listener, Signals::Handle).await?;
     reload_on_sighup(state, config_path)?;
     server.await
 }

@@ -1,204 +1,84 @@
 //! `Idempotency-Key` (CONTRACT 3.1): the first request's final response is kept for 24 h per
-//! client and key; a repeat with the same body gets it again, a repeat with another body is
-//! refused, and a repeat while the first is in flight gets 409.
-//!
-//! This keeps the responses in the process's memory: it holds for one gateway process. Across
-//! replicas it needs the shared store.
+//! client and key, in the store — so it holds across restarts and across replicas sharing
+//! one PostgreSQL. A repeat with the same body gets it again, a repeat with another body is
+//! refused, a repeat while the first is in flight gets 409.
 
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
 
 pub const KEY_MAX_LEN: usize = 255;
 pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
-/// Expired entries are swept after this many new keys.
-const SWEEP_EVERY: usize = 1024;
 
-/// A final response, as it is replayed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredResponse {
-    pub status: u16,
-    pub body: Vec<u8>,
-    pub retry_after_secs: Option<u64>,
-}
-
-#[derive(Debug)]
-enum Entry {
-    InFlight {
-        request: Value,
-    },
-    Done {
-        request: Value,
-        response: StoredResponse,
-        at: Instant,
-    },
-}
-
-/// What to do with a request that carries a key.
-#[derive(Debug)]
-pub enum Claim {
-    /// First use: send, then [`Reservation::complete`].
-    Fresh(Reservation),
-    Replay(StoredResponse),
-    InFlight,
-    BodyMismatch,
-}
-
-type Key = (String, String);
-
-#[derive(Debug, Default, Clone)]
-pub struct IdempotencyCache {
-    inner: Arc<Mutex<Inner>>,
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    entries: HashMap<Key, Entry>,
-    inserts_since_sweep: usize,
-}
-
-impl IdempotencyCache {
-    /// Claims `key` for `client`. Bodies are compared as JSON values, so formatting does not
-    /// matter.
-    pub fn claim(&self, client: &str, key: &str, request: Value) -> Claim {
-        let mut inner = self.inner.lock().expect("idempotency lock poisoned");
-        let id = (client.to_string(), key.to_string());
-        match inner.entries.get(&id) {
-            Some(Entry::Done { at, .. }) if at.elapsed() >= RETENTION => {}
-            Some(Entry::Done {
-                request: first,
-                response,
-                ..
-            }) => {
-                return if *first == request {
-                    Claim::Replay(response.clone())
-                } else {
-                    Claim::BodyMismatch
-                };
-            }
-            Some(Entry::InFlight { request: first }) => {
-                return if *first == request {
-                    Claim::InFlight
-                } else {
-                    Claim::BodyMismatch
-                };
-            }
-            None => {}
+/// What makes two bodies "the same": equal JSON values, whatever their formatting or key
+/// order; bodies that are not JSON compare by their bytes.
+pub fn fingerprint(body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value) => {
+            hasher.update(b"json:");
+            canonical(&value, &mut hasher);
         }
-        inner.sweep_if_due();
-        inner
-            .entries
-            .insert(id.clone(), Entry::InFlight { request });
-        Claim::Fresh(Reservation {
-            cache: self.clone(),
-            key: Some(id),
-        })
-    }
-}
-
-impl Inner {
-    fn sweep_if_due(&mut self) {
-        self.inserts_since_sweep += 1;
-        if self.inserts_since_sweep >= SWEEP_EVERY {
-            self.inserts_since_sweep = 0;
-            self.entries.retain(
-                |_, entry| !matches!(entry, Entry::Done { at, .. } if at.elapsed() >= RETENTION),
-            );
+        Err(_) => {
+            hasher.update(b"bytes:");
+            hasher.update(body);
         }
     }
+    hex::encode(hasher.finalize())
 }
 
-/// A key in flight. Completing it keeps the response; dropping it uncompleted (the request
-/// was abandoned) frees the key.
-#[derive(Debug)]
-pub struct Reservation {
-    cache: IdempotencyCache,
-    key: Option<Key>,
-}
-
-impl Reservation {
-    pub fn complete(mut self, response: StoredResponse) {
-        let Some(key) = self.key.take() else { return };
-        let mut inner = self.cache.inner.lock().expect("idempotency lock poisoned");
-        if let Some(Entry::InFlight { request }) = inner.entries.remove(&key) {
-            inner.entries.insert(
-                key,
-                Entry::Done {
-                    request,
-                    response,
-                    at: Instant::now(),
-                },
-            );
-        }
-    }
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            if let Ok(mut inner) = self.cache.inner.lock() {
-                inner.entries.remove(&key);
+/// Feeds `value` with object keys sorted, so key order never matters.
+fn canonical(value: &Value, hasher: &mut Sha256) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            hasher.update(b"{");
+            for key in keys {
+                hasher.update(Value::String(key.clone()).to_string().as_bytes());
+                hasher.update(b":");
+                canonical(&map[key], hasher);
+                hasher.update(b",");
             }
+            hasher.update(b"}");
         }
+        Value::Array(items) => {
+            hasher.update(b"[");
+            for item in items {
+                canonical(item, hasher);
+                hasher.update(b",");
+            }
+            hasher.update(b"]");
+        }
+        scalar => hasher.update(scalar.to_string().as_bytes()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn response(status: u16) -> StoredResponse {
-        StoredResponse {
-            status,
-            body: b"{}".to_vec(),
-            retry_after_secs: None,
-        }
-    }
 
     #[test]
-    fn replay_mismatch_and_in_flight() {
-        let cache = IdempotencyCache::default();
-        let Claim::Fresh(reservation) = cache.claim("orders", "k1", json!({"a": 1})) else {
-            panic!()
-        };
-        assert!(matches!(
-            cache.claim("orders", "k1", json!({"a": 1})),
-            Claim::InFlight
-        ));
-        assert!(matches!(
-            cache.claim("orders", "k1", json!({"a": 2})),
-            Claim::BodyMismatch
-        ));
-        assert!(
-            matches!(
-                cache.claim("support", "k1", json!({"a": 1})),
-                Claim::Fresh(_)
-            ),
-            "scoped per client"
+    fn formatting_and_key_order_do_not_matter() {
+        let a = fingerprint(br#"{"to":"+1","text":{"body":"x","preview_url":false}}"#);
+        let b = fingerprint(
+            b"{ \"text\": {\"preview_url\": false, \"body\": \"x\"},\n \"to\": \"+1\" }",
         );
-        reservation.complete(response(202));
-        match cache.claim("orders", "k1", json!({"a": 1})) {
-            Claim::Replay(stored) => assert_eq!(stored, response(202)),
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            cache.claim("orders", "k1", json!({"a": 2})),
-            Claim::BodyMismatch
-        ));
+        assert_eq!(a, b);
     }
 
     #[test]
-    fn an_abandoned_request_frees_its_key() {
-        let cache = IdempotencyCache::default();
-        let Claim::Fresh(reservation) = cache.claim("orders", "k", json!(1)) else {
-            panic!()
-        };
-        drop(reservation);
-        assert!(matches!(
-            cache.claim("orders", "k", json!(1)),
-            Claim::Fresh(_)
-        ));
+    fn values_do() {
+        let a = fingerprint(br#"{"to":"+1","text":{"body":"x"}}"#);
+        assert_ne!(a, fingerprint(br#"{"to":"+1","text":{"body":"y"}}"#));
+        assert_ne!(a, fingerprint(br#"{"to":"+1","text":{"body":["x"]}}"#));
+        assert_ne!(fingerprint(b"[1,2]"), fingerprint(b"[2,1]"));
+        assert_ne!(fingerprint(b"\"1\""), fingerprint(b"1"));
+    }
+
+    #[test]
+    fn non_json_compares_by_bytes() {
+        assert_eq!(fingerprint(b"not json"), fingerprint(b"not json"));
+        assert_ne!(fingerprint(b"not json"), fingerprint(b"not json "));
     }
 }

@@ -4,7 +4,9 @@
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod idempotency;
 pub mod metrics;
@@ -12,3 +14,4 @@ pub mod sandbox;
 pub mod send;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;

@@ -79,7 +79,7 @@ pub async fn run(port: u16) -> std::io::Result<()> {
         .map(|c| secrecy::ExposeSecret::expose_secret(&c.token).to_string())
         .unwrap_or_default();
     let gateway = format!("http://{}", listener.local_addr()?);
-    let (server, _state) = app::start(settings, listener, Signals::Handle)?;
+    let (server, _state) = app::start(settings, listener, Signals::Handle).await?;
     println!("{}", banner(&gateway, &sim.base_url(), &token));
     server.await
 }

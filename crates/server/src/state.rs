@@ -1,30 +1,34 @@
-//! What every handler shares: the running configuration (swappable as a whole) and the
-//! provider executor.
+//! What every handler shares: the running configuration (swappable as a whole), the store,
+//! the provider executor, circuits and metrics.
 
 use crate::config::Settings;
-use crate::idempotency::IdempotencyCache;
 use crate::metrics::Metrics;
 use crate::send::circuit::Circuits;
 use crate::send::executor::Executor;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
+use switchboard_store::Store;
+use tokio::sync::Notify;
 
 pub struct AppState {
     settings: ArcSwap<Settings>,
+    pub store: Arc<dyn Store>,
     pub executor: Executor,
-    pub idempotency: IdempotencyCache,
     pub circuits: Circuits,
     pub metrics: Metrics,
+    /// Wakes the delivery worker when events are put in the outbox.
+    pub outbox_ready: Arc<Notify>,
 }
 
 impl AppState {
-    pub fn new(settings: Settings) -> Self {
+    pub fn new(settings: Settings, store: Arc<dyn Store>) -> Self {
         AppState {
             settings: ArcSwap::from_pointee(settings),
+            store,
             executor: Executor::new(),
-            idempotency: IdempotencyCache::default(),
             circuits: Circuits::default(),
             metrics: Metrics::new(),
+            outbox_ready: Arc::new(Notify::new()),
         }
     }
 
@@ -33,7 +37,13 @@ impl AppState {
         self.settings.load_full()
     }
 
+    /// Replaces the configuration. The store stays the one opened at startup: a changed
+    /// `store.url` takes effect on restart only.
     pub fn replace_settings(&self, settings: Settings) {
+        let running = self.settings.load();
+        if settings.store_url != running.store_url {
+            tracing::warn!("store.url changed: it takes effect on the next restart");
+        }
         self.settings.store(Arc::new(settings));
     }
 }

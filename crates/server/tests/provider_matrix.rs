@@ -7,9 +7,7 @@ mod common;
 
 use common::{Gateway, Reply};
 use serde_json::{json, Map, Value};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchboard_server::config::Endpoint;
 use switchboard_sim::{Behaviour, RecordedRequest};
 
 const TO: &str = "+14085551234";

@@ -5,9 +5,17 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// Ready once a configuration is loaded (the state cannot exist without one).
+/// Ready when a configuration is loaded (the state cannot exist without one) and the store
+/// answers.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let settings = state.settings();
-    HttpResponse::Ok()
-        .json(serde_json::json!({"status": "ready", "endpoints": settings.endpoints.len()}))
+    match state.store.ping().await {
+        Ok(()) => HttpResponse::Ok()
+            .json(serde_json::json!({"status": "ready", "endpoints": settings.endpoints.len()})),
+        Err(error) => {
+            tracing::warn!(%error, "not ready: store unavailable");
+            HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({"status": "store unavailable"}))
+        }
+    }
 }

@@ -1,15 +1,23 @@
 //! `POST /v1/messages`: validate → route → (dry run: plan) → send with failover, with
 //! `Idempotency-Key` replay.
 
+use crate::clock;
+use crate::config::Settings;
 use crate::http::body::read_limited;
 use crate::http::{ApiError, ClientName, RequestId};
-use crate::idempotency::{Claim, StoredResponse, KEY_MAX_LEN};
+use crate::idempotency::{self, KEY_MAX_LEN, RETENTION};
 use crate::send;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Deserialize;
-use switchboard_core::{parse_message, validate, ErrorCode, ValidationError, ValidationPolicy};
+use switchboard_core::event::MessageStatus;
+use switchboard_core::message::RecipientType;
+use switchboard_core::phone::with_plus;
+use switchboard_core::{
+    parse_message, validate, ErrorCode, OutboundMessage, ValidationError, ValidationPolicy,
+};
+use switchboard_store::{KeyClaim, NewMessage, SendOutcome, StoredResponse};
 
 #[derive(Debug, Deserialize)]
 pub struct SendQuery {
@@ -35,56 +43,102 @@ pub async fn send_message(
         &request_id,
     )
     .await?;
-
-    // A dry run sends nothing, so there is nothing to make idempotent.
-    let (Some(key), false) = (key, dry_run) else {
-        return handle(&state, &client, &body, dry_run, &request_id).await;
-    };
-    // Bodies that are not JSON compare by their bytes.
-    let fingerprint = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into_owned()));
-    let reservation = match state.idempotency.claim(&client.0, &key, fingerprint) {
-        Claim::Fresh(reservation) => reservation,
-        Claim::Replay(stored) => return Ok(replay(stored)),
-        Claim::InFlight => return Err(ApiError::new(ErrorCode::IdempotencyKeyInUse, &request_id)),
-        Claim::BodyMismatch => {
-            return Err(ApiError::new(ErrorCode::IdempotencyKeyReused, &request_id))
+    if dry_run {
+        // A dry run sends and stores nothing, so there is nothing to make idempotent.
+        return plan(&state, &body, &request_id);
+    }
+    if let Some(key) = &key {
+        let claim = state
+            .store
+            .claim_key(
+                &client.0,
+                key,
+                &idempotency::fingerprint(&body),
+                clock::now_ms(),
+                RETENTION.as_millis() as i64,
+            )
+            .await
+            .map_err(|e| ApiError::store_unavailable(&e, &request_id))?;
+        match claim {
+            KeyClaim::Fresh => {}
+            KeyClaim::Replay(stored) => return Ok(replay(stored)),
+            KeyClaim::InFlight => {
+                return Err(ApiError::new(ErrorCode::IdempotencyKeyInUse, &request_id))
+            }
+            KeyClaim::BodyMismatch => {
+                return Err(ApiError::new(ErrorCode::IdempotencyKeyReused, &request_id))
+            }
         }
-    };
-    let stored = match handle(&state, &client, &body, false, &request_id).await {
-        Ok(response) => stored_from(response).await,
-        Err(error) => StoredResponse {
-            status: error.status_code().as_u16(),
-            body: error.to_json().to_string().into_bytes(),
-            retry_after_secs: error.retry_after_header(),
-        },
-    };
-    reservation.complete(stored.clone());
-    Ok(respond(stored))
+    }
+    // The send runs to its end in its own task, even if the caller hangs up: the message's
+    // outcome is recorded and the key completed, so a retry replays instead of re-sending.
+    let task = actix_web::rt::spawn(async move {
+        let stored = match handle(&state, &client, &body, &request_id).await {
+            Ok(result) => StoredResponse {
+                status: StatusCode::ACCEPTED.as_u16(),
+                body: serde_json::to_vec(&result).unwrap_or_default(),
+                retry_after_secs: None,
+            },
+            Err(error) => StoredResponse {
+                status: error.status_code().as_u16(),
+                body: error.to_json().to_string().into_bytes(),
+                retry_after_secs: error.retry_after_header(),
+            },
+        };
+        if let Some(key) = &key {
+            if let Err(error) = state.store.complete_key(&client.0, key, &stored).await {
+                tracing::error!(%error, "idempotency key not completed: it stays in flight");
+            }
+        }
+        stored
+    });
+    match task.await {
+        Ok(stored) => Ok(respond(stored)),
+        // Only a bug (a panic in the send path) ends here.
+        Err(_) => Ok(HttpResponse::InternalServerError().finish()),
+    }
 }
 
-/// The request itself, once the body is read.
-async fn handle(
-    state: &AppState,
-    client: &ClientName,
+/// Validates and routes: the message, its route and its new id.
+fn prepare(
+    settings: &Settings,
     body: &[u8],
-    dry_run: bool,
     request_id: &str,
-) -> Result<HttpResponse, ApiError> {
-    let settings = state.settings();
+) -> Result<(OutboundMessage, send::Route), ApiError> {
     let invalid = |e| ApiError::invalid(e, request_id);
     let message = parse_message(body).map_err(invalid)?;
     let policy = ValidationPolicy {
         callback_hosts_allow: settings.webhooks.callback_hosts_allow.clone(),
     };
     validate(&message, &policy).map_err(invalid)?;
-    let route = send::resolve_route(&settings, &message, request_id)?;
+    let route = send::resolve_route(settings, &message, request_id)?;
+    Ok((message, route))
+}
+
+fn plan(state: &AppState, body: &[u8], request_id: &str) -> Result<HttpResponse, ApiError> {
+    let (message, route) = prepare(&state.settings(), body, request_id)?;
     let message_id = ulid::Ulid::new().to_string();
-    if dry_run {
-        let plan = send::plan(&route, &message, &message_id, request_id)?;
-        return Ok(HttpResponse::Ok().json(plan));
-    }
+    let plan = send::plan(&route, &message, &message_id, request_id)?;
+    Ok(HttpResponse::Ok().json(plan))
+}
+
+/// Records the message, sends it with failover, records the outcome.
+async fn handle(
+    state: &AppState,
+    client: &ClientName,
+    body: &[u8],
+    request_id: &str,
+) -> Result<send::SendResult, ApiError> {
+    let settings = state.settings();
+    let (message, route) = prepare(&settings, body, request_id)?;
+    let message_id = ulid::Ulid::new().to_string();
     tracing::info!(client = %client.0, message_id, r#type = message.message_type().as_str(), "sending");
+    let record = new_message(&message, &route, &message_id, &client.0);
+    state
+        .store
+        .insert_message(&record)
+        .await
+        .map_err(|e| ApiError::store_unavailable(&e, request_id))?;
     let result = send::send(
         state,
         &settings.resilience,
@@ -93,20 +147,63 @@ async fn handle(
         &message_id,
         request_id,
     )
-    .await?;
-    Ok(HttpResponse::Accepted().json(result))
+    .await;
+    if let Err(error) = state
+        .store
+        .record_outcome(&message_id, &outcome(&result))
+        .await
+    {
+        // The provider has answered; the caller gets that answer even if the record lags.
+        tracing::error!(%error, message_id, "send outcome not recorded");
+    }
+    result
 }
 
-async fn stored_from(response: HttpResponse) -> StoredResponse {
-    let status = response.status().as_u16();
-    let body = actix_web::body::to_bytes(response.into_body())
-        .await
-        .map(|b| b.to_vec())
-        .unwrap_or_default();
-    StoredResponse {
-        status,
-        body,
-        retry_after_secs: None,
+fn new_message(
+    message: &OutboundMessage,
+    route: &send::Route,
+    id: &str,
+    client: &str,
+) -> NewMessage {
+    let envelope = &message.envelope;
+    NewMessage {
+        id: id.to_string(),
+        client: client.to_string(),
+        to: match envelope.recipient_type {
+            Some(RecipientType::Group) => envelope.to.clone(),
+            _ => with_plus(&envelope.to),
+        },
+        from: route.sender.number.clone(),
+        message_type: message.message_type().as_str().to_string(),
+        refs: envelope
+            .refs
+            .as_ref()
+            .and_then(|r| serde_json::to_value(r).ok()),
+        callback_url: envelope.callback_url.clone(),
+        route: route.endpoints.iter().map(|e| e.id.clone()).collect(),
+        status: MessageStatus::Queued.as_str().to_string(),
+        created_at_ms: clock::now_ms(),
+    }
+}
+
+fn outcome(result: &Result<send::SendResult, ApiError>) -> SendOutcome {
+    match result {
+        Ok(accepted) => SendOutcome {
+            status: MessageStatus::Accepted.as_str().to_string(),
+            provider: Some(accepted.provider.clone()),
+            endpoint: Some(accepted.endpoint.clone()),
+            provider_message_id: accepted.provider_message_id.clone(),
+            error: None,
+            at_ms: clock::now_ms(),
+        },
+        Err(error) => SendOutcome {
+            status: MessageStatus::Failed.as_str().to_string(),
+            provider: error.body.provider.clone(),
+            endpoint: error.body.endpoint.clone(),
+            provider_message_id: None,
+            error: Some(error.summary()),
+            at_ms: clock::now_ms(),
+        },
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod call_links;
 mod health;
+mod message_status;
 mod messages;
 mod providers;
 mod templates;
@@ -17,6 +18,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(providers::metrics))
         .route("/v1/providers", web::get().to(providers::list_providers))
         .route("/v1/messages", web::post().to(messages::send_message))
+        .route(
+            "/v1/messages/{id}",
+            web::get().to(message_status::get_message),
+        )
         .route(
             "/v1/call-links",
             web::post().to(call_links::create_call_link),

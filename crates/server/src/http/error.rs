@@ -79,6 +79,14 @@ impl ApiError {
             .field(error.field)
     }
 
+    /// The store did not answer: nothing was decided, the caller may retry. (The closed set of
+    /// codes has no internal-error code; this is an availability problem, hence 503.)
+    pub fn store_unavailable(error: &switchboard_store::StoreError, request_id: &str) -> Self {
+        tracing::error!(%error, "store unavailable");
+        ApiError::new(ErrorCode::ProviderUnavailable, request_id)
+            .message("Switchboard's message store is unavailable; retry later.")
+    }
+
     /// A provider's failure, with its words carried verbatim.
     pub fn from_provider(
         failure: &ProviderFailure,
@@ -101,6 +109,17 @@ impl ApiError {
     pub fn retry_after_header(&self) -> Option<u64> {
         (self.body.code == ErrorCode::RateLimited)
             .then(|| self.retry_after_secs.unwrap_or(DEFAULT_RETRY_AFTER_SECS))
+    }
+
+    /// What a stored message keeps of its failure: the error without the request's id and
+    /// the attempts.
+    pub fn summary(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(&self.body).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            object.remove("request_id");
+            object.remove("attempts");
+        }
+        value
     }
 
     /// The response body: `{"error": {…}}`.

@@ -17,6 +17,8 @@ pub struct Gateway {
     pub url: String,
     pub http: reqwest::Client,
     server: actix_web::dev::ServerHandle,
+    /// Holds the gateway's SQLite file (unless the test named its own store).
+    _store_dir: tempfile::TempDir,
 }
 
 pub struct Reply {
@@ -36,7 +38,7 @@ impl Gateway {
         Gateway::start_with(|_| {}).await
     }
 
-    /// Starts with the sandbox settings, adjusted by `edit`.
+    /// Starts with the sandbox settings and a fresh SQLite store, adjusted by `edit`.
     pub async fn start_with(edit: impl FnOnce(&mut Settings)) -> Gateway {
         let credentials = SimCredentials::sandbox();
         let sim = Simulator::start("127.0.0.1:0".parse().unwrap(), credentials.clone())
@@ -46,8 +48,12 @@ impl Gateway {
         let port = listener.local_addr().unwrap().port();
         let mut settings =
             switchboard_server::sandbox::settings_for(&sim, &credentials, port).unwrap();
+        let store_dir = tempfile::tempdir().unwrap();
+        settings.store_url = sqlite_url(&store_dir.path().join("switchboard.db"));
         edit(&mut settings);
-        let (server, _state) = app::start(settings, listener, Signals::Ignore).unwrap();
+        let (server, _state) = app::start(settings, listener, Signals::Ignore)
+            .await
+            .unwrap();
         let handle = server.handle();
         actix_web::rt::spawn(server);
         Gateway {
@@ -55,6 +61,7 @@ impl Gateway {
             url: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
             server: handle,
+            _store_dir: store_dir,
         }
     }
 
@@ -122,4 +129,8 @@ pub fn shorten_timeouts(settings: &mut Settings, timeout: Duration) {
             base_url: endpoint.base_url.clone(),
         });
     }
+}
+
+pub fn sqlite_url(path: &std::path::Path) -> String {
+    format!("sqlite://{}", path.display())
 }
