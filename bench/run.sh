@@ -1,0 +1,744 @@
+#!/usr/bin/env bash
+# Switchboard load benchmark: one machine, one go.
+#
+# wrk drives 64 keep-alive connections at a text message and measures, for each scenario:
+#   direct          wrk -> fake Kaleyra pod (the floor: no proxy at all)
+#   nginx           wrk -> nginx (proxy_pass, upstream keepalive) -> fake
+#   gateway         wrk -> switchboard POST /v1/messages -> fake      (RUST_LOG unset: info)
+#   gateway-warn    the same with RUST_LOG=warn                        (the cost of info logs)
+#   gateway-memstore  diagnostic: the same with the store in memory    (the cost of durability)
+#   pod-down        kaleyra/in is a closed port; sg and eu answer
+#   pod-blackholed  kaleyra/in accepts and never answers; measured once its circuit is open
+# and writes a markdown table with the targets to bench/RESULTS.md (see bench/README.md).
+#
+# Settings (environment): DURATION (20s), CONNECTIONS (64), THREADS (2, wrk threads),
+# WARMUP (3s), BLACKHOLE_WARMUP (5s), PORT_BASE (18400), OUT (bench/RESULTS.md),
+# PROFILE (auto: profile the gateway when a target is missed; 1: always; 0: never),
+# PROFILE_SECS (10), STORE_URL (default: a new SQLite file per scenario in the temp dir),
+# GATEWAY_BIN (benchmark another switchboard binary), BASELINE_BIN and BASELINE_LABEL (also run
+# the healthy gateway scenarios with a second binary, e.g. an earlier commit, for comparison),
+# SKIP_INSTALL=1, SKIP_BUILD=1, KEEP_TMP=1, CARGO_TARGET_DIR.
+
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+
+DURATION=${DURATION:-20s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+WARMUP=${WARMUP:-3s}
+BLACKHOLE_WARMUP=${BLACKHOLE_WARMUP:-5s}
+PORT_BASE=${PORT_BASE:-18400}
+OUT=${OUT:-$here/RESULTS.md}
+PROFILE=${PROFILE:-auto}
+PROFILE_SECS=${PROFILE_SECS:-10}
+
+FAKE_PORT=$((PORT_BASE + 1))
+BLACKHOLE_PORT=$((PORT_BASE + 2))
+CLOSED_PORT=$((PORT_BASE + 3))
+NGINX_PORT=$((PORT_BASE + 4))
+GATEWAY_PORT=$((PORT_BASE + 5))
+
+TOKEN=bench-token
+SID=HXAP16XXXXXX97IN
+SENDER=+15550783881
+KALEYRA_PATH="/v2/$SID/whatsapp/$SENDER/messages"
+TIMEOUT_MS=2000
+FAILURE_THRESHOLD=5
+
+log() { printf '%s\n' "bench: $*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+# ---------------------------------------------------------------- processes and cleanup
+
+pids=()
+tmp=""
+succeeded=0
+
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  if [[ -n "$tmp" && -d "$tmp" ]]; then
+    if [[ "$succeeded" == 1 && "${KEEP_TMP:-0}" != 1 ]]; then
+      rm -rf "$tmp"
+    else
+      log "logs and configs kept in $tmp"
+    fi
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Starts a command in the background, output to a log file; sets $started to its pid.
+started=""
+start() {
+  local name=$1
+  shift
+  "$@" >"$tmp/$name.log" 2>&1 &
+  started=$!
+  pids+=("$started")
+}
+
+# Stops one process we started and waits for it.
+stop() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+port_listening() { [[ -n "$(ss -Htln "sport = :$1")" ]]; }
+
+wait_for_port() {
+  local port=$1 pid=$2 name=$3 i
+  for ((i = 0; i < 100; i++)); do
+    port_listening "$port" && return 0
+    kill -0 "$pid" 2>/dev/null || die "$name exited: $(tail -n 20 "$tmp/$name.log")"
+    sleep 0.1
+  done
+  die "$name did not listen on port $port"
+}
+
+# Peak resident set size (VmHWM) in KiB, summed over the given pids.
+peak_rss_kib() {
+  local pid total=0 kib
+  for pid in "$@"; do
+    kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    total=$((total + ${kib:-0}))
+  done
+  echo "$total"
+}
+
+# CPU time (user + system, clock ticks) used so far, summed over the given pids.
+cpu_ticks() {
+  local pid total=0 ticks
+  for pid in "$@"; do
+    # Fields after the command name, which is in parentheses: utime is the 12th, stime the 13th.
+    ticks=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0)
+    total=$((total + ${ticks:-0}))
+  done
+  echo "$total"
+}
+
+# Context switches (voluntary + involuntary) so far, summed over every thread of the given pids.
+ctx_switches() {
+  local pid total=0 n
+  for pid in "$@"; do
+    n=$(cat /proc/"$pid"/task/*/status 2>/dev/null |
+      awk '/^(non)?voluntary_ctxt_switches:/ {s += $2} END {print s + 0}')
+    total=$((total + ${n:-0}))
+  done
+  echo "$total"
+}
+
+compiler_running() { pgrep -x rustc >/dev/null || pgrep -x cargo >/dev/null; }
+
+# ---------------------------------------------------------------- tools and build
+
+install_tools() {
+  local missing=()
+  command -v wrk >/dev/null || missing+=(wrk)
+  command -v nginx >/dev/null || missing+=(nginx)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v jq >/dev/null || missing+=(jq)
+  command -v ss >/dev/null || missing+=(iproute2)
+  if ((${#missing[@]})); then
+    [[ "${SKIP_INSTALL:-0}" == 1 ]] && die "missing: ${missing[*]}"
+    log "installing ${missing[*]} with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+  if [[ "$PROFILE" != 0 ]] && ! command -v perf >/dev/null && [[ "${SKIP_INSTALL:-0}" != 1 ]]; then
+    log "installing linux-perf for the profile"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends linux-perf ||
+      log "linux-perf could not be installed; the profile will be skipped"
+  fi
+}
+
+target_dir=""
+build() {
+  cd "$root"
+  if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    log "building (release)"
+    cargo build --release -p switchboard-server -p switchboard-bench
+  fi
+  target_dir=${CARGO_TARGET_DIR:-$root/target}
+  [[ "$target_dir" == /* ]] || target_dir="$root/$target_dir"
+  GATEWAY_BIN_GIVEN=${GATEWAY_BIN:-}
+  GATEWAY_BIN=${GATEWAY_BIN:-$target_dir/release/switchboard}
+  FAKE_BIN="$target_dir/release/fake-provider"
+  [[ -x "$GATEWAY_BIN" && -x "$FAKE_BIN" ]] || die "binaries missing under $target_dir/release"
+}
+
+# ---------------------------------------------------------------- configs
+
+write_lua() {
+  # What the gateway sends Kaleyra for the gateway's text message, byte for byte the same shape.
+  local kaleyra_body gateway_body
+  kaleyra_body='{"extra_info":{"wa_source":"api"},"messaging_object":{"messaging_product":"whatsapp","recipient_type":"individual","text":{"body":"Your order shipped","preview_url":false},"to":"+14085551234","type":"text"}}'
+  gateway_body='{"to":"+14085551234","type":"text","text":{"body":"Your order shipped","preview_url":false}}'
+  local done_fn='
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d max_us=%d status=%d connect=%d read=%d write=%d timeout=%d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.max,
+    e.status, e.connect, e.read, e.write, e.timeout))
+end'
+  cat >"$tmp/kaleyra.lua" <<EOF
+wrk.method = "POST"
+wrk.path = "$KALEYRA_PATH"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["api-key"] = "bench-kaleyra-key"
+wrk.body = '$kaleyra_body'
+$done_fn
+EOF
+  cat >"$tmp/gateway.lua" <<EOF
+wrk.method = "POST"
+wrk.path = "/v1/messages"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+wrk.body = '$gateway_body'
+$done_fn
+EOF
+}
+
+write_nginx_conf() {
+  mkdir -p "$tmp/nginx"
+  cat >"$tmp/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes auto;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events {
+    worker_connections 4096;
+}
+http {
+    access_log off;
+    client_body_temp_path $tmp/nginx/body;
+    proxy_temp_path $tmp/nginx/proxy;
+    fastcgi_temp_path $tmp/nginx/fastcgi;
+    uwsgi_temp_path $tmp/nginx/uwsgi;
+    scgi_temp_path $tmp/nginx/scgi;
+    # Neither side reconnects during the run (actix-web and reqwest set no such limit either).
+    keepalive_requests 1000000;
+    upstream fake {
+        server 127.0.0.1:$FAKE_PORT;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://fake;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+}
+
+# The store each gateway run uses: STORE_URL, or a fresh SQLite file named after the run.
+store_url_for() { echo "${STORE_URL:-sqlite://$tmp/$1.db}"; }
+
+# write_gateway_conf NAME IN_BASE_URL OPEN_SECS [STORE_URL]: writes $tmp/NAME.toml
+write_gateway_conf() {
+  local file="$tmp/$1.toml" in_url=$2 open_secs=$3 store=${4:-$(store_url_for "$1")}
+  local fake="http://127.0.0.1:$FAKE_PORT"
+  cat >"$file" <<EOF
+[server]
+listen = "127.0.0.1:$GATEWAY_PORT"
+shutdown_timeout_secs = 2
+
+[store]
+url = "$store"
+
+[[clients]]
+name = "bench"
+token = "$TOKEN"
+
+[providers.kaleyra]
+kind = "kaleyra"
+sid = "$SID"
+api_key = "bench-kaleyra-key"
+wa_source = "api"
+timeout_ms = $TIMEOUT_MS
+[[providers.kaleyra.pods]]
+name = "in"
+base_url = "$in_url"
+[[providers.kaleyra.pods]]
+name = "sg"
+base_url = "$fake"
+[[providers.kaleyra.pods]]
+name = "eu"
+base_url = "$fake"
+
+[[senders]]
+number = "$SENDER"
+route = ["kaleyra"]
+
+[routing]
+default_sender = "$SENDER"
+
+[resilience]
+failure_threshold = $FAILURE_THRESHOLD
+open_secs = $open_secs
+retry_on_timeout = false
+EOF
+}
+
+# ---------------------------------------------------------------- wrk
+
+# run_wrk NAME URL LUA DURATION: sets W_* from the BENCH line the Lua done() prints.
+declare -A W
+run_wrk() {
+  local name=$1 url=$2 lua=$3 duration=$4 line
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --timeout 10s --latency -s "$lua" "$url" \
+    >"$tmp/wrk-$name.txt" 2>&1 || die "wrk failed: $(cat "$tmp/wrk-$name.txt")"
+  line=$(grep '^BENCH ' "$tmp/wrk-$name.txt") || die "no result from wrk: $(cat "$tmp/wrk-$name.txt")"
+  local key value field fields
+  read -ra fields <<<"${line#BENCH }"
+  for field in "${fields[@]}"; do
+    key=${field%%=*}
+    value=${field#*=}
+    W[$key]=$value
+  done
+  W_requests=${W[requests]}
+  W_duration_us=${W[duration_us]}
+  W_p50_us=${W[p50_us]}
+  W_p99_us=${W[p99_us]}
+  W_max_us=${W[max_us]}
+  W_status=${W[status]}
+  W_sockerr=$((W[connect] + W[read] + W[write] + W[timeout]))
+  W_failed=$((W_status + W_sockerr))
+}
+
+# ---------------------------------------------------------------- results
+
+declare -A R_rps R_p50 R_p99 R_max R_req R_failed R_detail R_rss R_proc R_cpu R_ctx R_note
+scenarios=()
+
+ms() { awk -v us="$1" 'BEGIN {printf "%.2f", us / 1000}'; }
+
+# record NAME PROCESS_LABEL RSS_KIB CPU_TICKS CTX_SWITCHES [NOTE]: stores the last wrk run.
+record() {
+  local name=$1 label=$2 rss=$3 ticks=$4 ctx=$5 note=${6:-}
+  local ok=$((W_requests - W_status))
+  scenarios+=("$name")
+  R_req[$name]=$W_requests
+  R_rps[$name]=$(awk -v n="$ok" -v us="$W_duration_us" 'BEGIN {printf "%.0f", n / (us / 1e6)}')
+  R_p50[$name]=$W_p50_us
+  R_p99[$name]=$W_p99_us
+  R_max[$name]=$W_max_us
+  R_failed[$name]=$W_failed
+  R_detail[$name]="non-2xx $W_status, socket errors $W_sockerr"
+  R_proc[$name]=$label
+  R_rss[$name]=$(awk -v k="$rss" 'BEGIN {printf "%.1f", k / 1024}')
+  R_cpu[$name]=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$W_requests" \
+    'BEGIN {if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "-"}')
+  R_ctx[$name]=$(awk -v c="$ctx" -v n="$W_requests" \
+    'BEGIN {if (n > 0) printf "%.1f", c / n; else print "-"}')
+  if compiler_running; then
+    note="${note:+$note; }a compiler was running at the end of this scenario"
+  fi
+  R_note[$name]=$note
+  log "$name: ${R_rps[$name]} req/s, p50 $(ms "$W_p50_us") ms, p99 $(ms "$W_p99_us") ms, failed $W_failed, $label peak RSS ${R_rss[$name]} MiB"
+}
+
+# ---------------------------------------------------------------- scenarios
+
+start_fake() {
+  start "fake-$1" "$FAKE_BIN" --listen "127.0.0.1:$FAKE_PORT"
+  FAKE_PID=$started
+  wait_for_port "$FAKE_PORT" "$FAKE_PID" "fake-$1"
+}
+
+start_gateway() { # NAME CONFIG [RUST_LOG]
+  local name=$1 conf=$2 level=${3:-}
+  if [[ -n "$level" ]]; then
+    start "$name" env RUST_LOG="$level" "$GATEWAY_BIN" serve --config "$conf"
+  else
+    start "$name" env -u RUST_LOG "$GATEWAY_BIN" serve --config "$conf"
+  fi
+  GATEWAY_PID=$started
+  wait_for_port "$GATEWAY_PORT" "$GATEWAY_PID" "$name"
+  curl -fsS "http://127.0.0.1:$GATEWAY_PORT/readyz" >/dev/null || die "$name is not ready"
+}
+
+# The kaleyra/in entry of GET /v1/providers.
+pod_in_status() {
+  curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$GATEWAY_PORT/v1/providers" |
+    jq -c '.endpoints[] | select(.endpoint == "kaleyra/in")
+           | {circuit, consecutive_failures, attempts}'
+}
+
+# measured NAME LABEL NOTE -- PIDS...: runs wrk for DURATION against $URL with $LUA and records
+# the run with the peak RSS, CPU time and context switches of PIDS over it.
+measured() {
+  local name=$1 label=$2 note=$3 cpu0 ctx0
+  shift 4
+  cpu0=$(cpu_ticks "$@")
+  ctx0=$(ctx_switches "$@")
+  run_wrk "$name" "$URL" "$LUA" "$DURATION"
+  record "$name" "$label" "$(peak_rss_kib "$@")" $(($(cpu_ticks "$@") - cpu0)) \
+    $(($(ctx_switches "$@") - ctx0)) "$note"
+}
+
+scenario_direct() {
+  start_fake direct
+  URL="http://127.0.0.1:$FAKE_PORT" LUA="$tmp/kaleyra.lua"
+  run_wrk direct-warmup "$URL" "$LUA" "$WARMUP"
+  measured direct "fake" "" -- "$FAKE_PID"
+  stop "$FAKE_PID"
+}
+
+scenario_nginx() {
+  start_fake nginx
+  write_nginx_conf
+  start nginx nginx -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf"
+  local master=$started workers
+  wait_for_port "$NGINX_PORT" "$master" nginx
+  URL="http://127.0.0.1:$NGINX_PORT" LUA="$tmp/kaleyra.lua"
+  run_wrk nginx-warmup "$URL" "$LUA" "$WARMUP"
+  mapfile -t workers < <(pgrep -P "$master")
+  measured nginx "nginx (master + ${#workers[@]} workers)" "" -- "$master" "${workers[@]}"
+  stop "$master"
+  stop "$FAKE_PID"
+}
+
+scenario_gateway() { # NAME [RUST_LOG] [STORE_URL] [NOTE]
+  local name=$1 level=${2:-} store=${3:-} note=${4:-}
+  start_fake "$name"
+  write_gateway_conf "$name" "http://127.0.0.1:$FAKE_PORT" 30 "$store"
+  start_gateway "$name" "$tmp/$name.toml" "$level"
+  URL="http://127.0.0.1:$GATEWAY_PORT" LUA="$tmp/gateway.lua"
+  run_wrk "$name-warmup" "$URL" "$LUA" "$WARMUP"
+  measured "$name" "gateway" "$note" -- "$GATEWAY_PID"
+  stop "$GATEWAY_PID"
+  stop "$FAKE_PID"
+}
+
+scenario_pod_down() {
+  port_listening "$CLOSED_PORT" && die "port $CLOSED_PORT (the closed pod) is in use"
+  start_fake pod-down
+  # open_secs 5: the window holds the circuit opening and several half-open probes.
+  write_gateway_conf pod-down "http://127.0.0.1:$CLOSED_PORT" 5
+  start_gateway pod-down "$tmp/pod-down.toml"
+  URL="http://127.0.0.1:$GATEWAY_PORT" LUA="$tmp/gateway.lua"
+  # No warm-up: the measured window starts with every circuit closed.
+  measured pod-down "gateway" "no warm-up; open_secs 5" -- "$GATEWAY_PID"
+  POD_DOWN_STATUS=$(pod_in_status)
+  stop "$GATEWAY_PID"
+  stop "$FAKE_PID"
+}
+
+scenario_blackhole() {
+  local status hole
+  start_fake pod-blackholed
+  start blackhole "$FAKE_BIN" --listen "127.0.0.1:$BLACKHOLE_PORT" --mode blackhole --threads 1
+  hole=$started
+  wait_for_port "$BLACKHOLE_PORT" "$hole" blackhole
+  # open_secs far beyond the run: the measurement is of the open circuit only.
+  write_gateway_conf pod-blackholed "http://127.0.0.1:$BLACKHOLE_PORT" 3600
+  start_gateway pod-blackholed "$tmp/pod-blackholed.toml"
+  URL="http://127.0.0.1:$GATEWAY_PORT" LUA="$tmp/gateway.lua"
+  run_wrk blackhole-warmup "$URL" "$LUA" "$BLACKHOLE_WARMUP"
+  BH_WARMUP="$W_requests requests in $BLACKHOLE_WARMUP, $W_status non-2xx (504 provider_timeout), $W_sockerr socket errors, p99 $(ms "$W_p99_us") ms, max $(ms "$W_max_us") ms"
+  status=$(pod_in_status)
+  [[ $(jq -r .circuit <<<"$status") == open ]] || die "kaleyra/in circuit is not open after the warm-up: $status"
+  BH_STATUS_AFTER_WARMUP=$status
+  log "pod-blackholed warm-up: $BH_WARMUP; kaleyra/in: $status"
+  measured pod-blackholed "gateway" "circuit open for the whole window (open_secs 3600)" -- "$GATEWAY_PID"
+  stop "$GATEWAY_PID"
+  stop "$hole"
+  stop "$FAKE_PID"
+}
+
+# ---------------------------------------------------------------- targets
+
+declare -a target_lines
+any_missed=0
+
+# target TEXT MET(0/1) MISSED_BY_TEXT
+target() {
+  if [[ "$2" == 1 ]]; then
+    target_lines+=("| $1 | **met** | $3 |")
+  else
+    target_lines+=("| $1 | **missed** | $3 |")
+    any_missed=1
+  fi
+}
+
+# pct A B: how much A is above B, in % of B; below A B: how much A is below B, in % of B.
+pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (a - b) / b * 100}'; }
+below() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (b - a) / b * 100}'; }
+
+evaluate() {
+  local gw=${R_rps[gateway]} ng=${R_rps[nginx]}
+  if ((gw >= ng)); then
+    target "throughput ≥ nginx's" 1 "$gw vs $ng req/s ($(pct "$gw" "$ng")% above nginx)"
+  else
+    target "throughput ≥ nginx's" 0 "$gw vs $ng req/s: missed by $(below "$gw" "$ng")%"
+  fi
+  local gp=${R_p99[gateway]} np=${R_p99[nginx]}
+  if ((gp <= np)); then
+    target "p99 ≤ nginx's" 1 "$(ms "$gp") vs $(ms "$np") ms"
+  else
+    target "p99 ≤ nginx's" 0 "$(ms "$gp") vs $(ms "$np") ms: missed by $(pct "$gp" "$np")%"
+  fi
+  local failed=${R_failed[pod-down]} requests=${R_req[pod-down]}
+  if ((failed == 0)); then
+    target "pod down: zero failed requests" 1 "0 of $requests"
+  else
+    target "pod down: zero failed requests" 0 "$failed of $requests failed (${R_detail[pod-down]})"
+  fi
+  local down=${R_rps[pod-down]} share
+  share=$(awk -v a="$down" -v b="$gw" 'BEGIN {printf "%.1f", a / b * 100}')
+  if awk -v s="$share" 'BEGIN {exit !(s >= 90)}'; then
+    target "pod down: ≥ 90% of healthy throughput" 1 "${share}% ($down vs $gw req/s)"
+  else
+    target "pod down: ≥ 90% of healthy throughput" 0 "${share}% ($down vs $gw req/s): missed by $(awk -v s="$share" 'BEGIN {printf "%.1f", 90 - s}') points"
+  fi
+  local bp=${R_p99[pod-blackholed]} limit=$((2 * gp))
+  if ((bp <= limit)); then
+    target "pod black-holed, circuit open: p99 ≤ 2× healthy" 1 "$(ms "$bp") ms vs limit $(ms "$limit") ms; failed ${R_failed[pod-blackholed]}"
+  else
+    target "pod black-holed, circuit open: p99 ≤ 2× healthy" 0 "$(ms "$bp") ms vs limit $(ms "$limit") ms: missed by $(pct "$bp" "$limit")%"
+  fi
+}
+
+# ---------------------------------------------------------------- profile
+
+PROFILE_TEXT=""
+
+# Messages the gateway has answered so far (its own counter, from GET /metrics).
+messages_answered() {
+  { curl -fsS "http://127.0.0.1:$GATEWAY_PORT/metrics" 2>/dev/null || true; } |
+    awk '/^switchboard_http_requests_total\{/ && /route="\/v1\/messages"/ {s += $NF} END {print s + 0}'
+}
+
+# perf report lines without the padding perf adds.
+tidy() { sed -e 's/[[:space:]]*-[[:space:]]*-[[:space:]]*$//' -e 's/[[:space:]]*$//'; }
+
+profile_gateway() {
+  if ! command -v perf >/dev/null || ! perf record -e cpu-clock -o "$tmp/perf-check.data" -- true >/dev/null 2>&1; then
+    PROFILE_TEXT="perf is not available here (or not permitted); no profile was taken."
+    return 0
+  fi
+  log "profiling the gateway under the same load (not measured)"
+  start_fake profile
+  write_gateway_conf profile "http://127.0.0.1:$FAKE_PORT" 30
+  start_gateway profile "$tmp/profile.toml"
+  start wrk-profile wrk -t"$THREADS" -c"$CONNECTIONS" -d"$((2 * PROFILE_SECS + 4))s" --timeout 10s \
+    -s "$tmp/gateway.lua" "http://127.0.0.1:$GATEWAY_PORT"
+  local load=$started m0 m1 messages
+  sleep 1
+  perf record -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$GATEWAY_PID" \
+    -o "$tmp/perf.data" -- sleep "$PROFILE_SECS" >"$tmp/perf-record.log" 2>&1 || true
+  local syscalls="strace is not installed: no system-call count."
+  if command -v strace >/dev/null; then
+    m0=$(messages_answered)
+    timeout -s INT "$PROFILE_SECS" strace -f -c -o "$tmp/strace.txt" -p "$GATEWAY_PID" \
+      >/dev/null 2>&1 || true
+    m1=$(messages_answered)
+    messages=$((m1 - m0))
+    syscalls="System calls of the gateway over $PROFILE_SECS s under strace (which slows it down;
+the counts per message are what matter), \`strace -f -c\`, $messages messages answered meanwhile:
+
+\`\`\`
+$(awk -v n="$messages" '
+  /^ *[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+/ && $NF != "total" {
+    calls = $4; name = $NF
+    printf "%-20s %10d calls  %8.2f per message  %8.1f%% of traced time\n", name, calls,
+      (n > 0 ? calls / n : 0), $1
+  }' "$tmp/strace.txt" | sort -k2,2nr | head -n 12)
+\`\`\`"
+  fi
+  wait "$load" || true
+  stop "$GATEWAY_PID"
+  stop "$FAKE_PID"
+  local flat inclusive samples dsos
+  dsos=$(perf report -i "$tmp/perf.data" --no-children -g none -n --sort dso --stdio 2>/dev/null |
+    grep -E '^ +[0-9.]+%' | tidy || true)
+  samples=$(awk '{s += $2} END {print s + 0}' <<<"$dsos")
+  flat=$(perf report -i "$tmp/perf.data" --no-children --sort dso,symbol -g none --stdio \
+    --percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' | tidy | head -n 25 || true)
+  inclusive=$(perf report -i "$tmp/perf.data" --children --sort symbol -g none --stdio \
+    --percent-limit 2 2>/dev/null | grep -v '^#' | grep -v '^$' | tidy |
+    grep -E 'switchboard|sqlx|sqlite3|tracing|reqwest|hyper::|actix_http|serde_json|do_fsync|futex_wait|nanosleep|tcp_sendmsg|tcp_recvmsg' |
+    head -n 30 || true)
+  PROFILE_TEXT=$(
+    cat <<EOF
+The gateway (info logs, healthy pods, SQLite store) under the same load, profiled apart from the
+measured runs. On-CPU samples, \`perf record -e cpu-clock -F 499 --call-graph dwarf\` for
+$PROFILE_SECS s: $samples samples, where one CPU busy all the time would give $((499 * PROFILE_SECS)).
+By binary (\`--sort dso\`; the kernel's share includes the system calls made for the process):
+
+\`\`\`
+$dsos
+\`\`\`
+
+Self time, \`perf report --no-children --sort dso,symbol\` (≥ 1%):
+
+\`\`\`
+$flat
+\`\`\`
+
+Inclusive time of the gateway's own, store, logging, HTTP and kernel I/O frames,
+\`perf report --children --sort symbol\` (≥ 2%):
+
+\`\`\`
+$inclusive
+\`\`\`
+
+$syscalls
+EOF
+  )
+}
+
+# ---------------------------------------------------------------- report
+
+write_report() {
+  local cpu_model kernel date rustc_v wrk_v nginx_v gw_v commit
+  cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+  kernel=$(uname -r)
+  date=$(date -u '+%Y-%m-%d %H:%M UTC')
+  rustc_v=$(rustc --version 2>/dev/null || echo unknown)
+  wrk_v=$(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}' || true)
+  nginx_v=$(nginx -v 2>&1 | sed 's/^nginx version: //')
+  gw_v=$("$GATEWAY_BIN" --version)
+  commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  if [[ -n "$(git -C "$root" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
+    commit="$commit (with uncommitted changes)"
+  fi
+  [[ -n "${GATEWAY_BIN_GIVEN:-}" ]] && commit="$commit (gateway binary given by GATEWAY_BIN)"
+  local store_desc
+  if [[ -n "${STORE_URL:-}" ]]; then
+    store_desc="\`$(sed -E 's#(://[^:/@]*):[^@]*@#\1:****@#' <<<"$STORE_URL")\` (STORE_URL)"
+  else
+    store_desc="a new SQLite file per run (the default backend: WAL, sqlx pool) on an $(df -T "$tmp" | awk 'NR == 2 {print $2}') file system"
+  fi
+
+  local table name
+  table="| scenario | req/s (2xx) | p50 ms | p99 ms | max ms | failed | peak RSS MiB | CPU µs/req | ctx sw/req |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for name in "${scenarios[@]}"; do
+    table+=$'\n'"| $name | ${R_rps[$name]} | $(ms "${R_p50[$name]}") | $(ms "${R_p99[$name]}") | $(ms "${R_max[$name]}") | ${R_failed[$name]} | ${R_rss[$name]} (${R_proc[$name]}) | ${R_cpu[$name]} | ${R_ctx[$name]} |"
+  done
+  local notes=""
+  for name in "${scenarios[@]}"; do
+    [[ -n "${R_note[$name]}" ]] && notes+="- $name: ${R_note[$name]}"$'\n'
+  done
+  local baseline_note=""
+  if [[ -n "${BASELINE_BIN:-}" ]]; then
+    baseline_note="- **baseline**, **baseline-warn**: the healthy gateway runs again with another build,
+  ${BASELINE_LABEL:-the one given by BASELINE_BIN}, same configuration, for comparison."
+  fi
+  local targets
+  targets=$(printf '%s\n' "| target | result | numbers |" "|---|---|---|" "${target_lines[@]}")
+
+  {
+    cat <<EOF
+# Load benchmark results
+
+Written by \`bench/run.sh\` (see \`bench/README.md\`).
+
+- **Date:** $date
+- **Machine:** $(nproc) CPUs, $cpu_model, Linux $kernel; load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)
+- **Versions:** $gw_v at $commit, $rustc_v, $wrk_v, nginx $nginx_v
+- **Load:** \`wrk -t$THREADS -c$CONNECTIONS -d$DURATION --timeout 10s\`, one text message per request, keep-alive;
+  $WARMUP warm-up before the direct, nginx and healthy gateway runs (not counted). Everything —
+  wrk, the proxy and the fake provider — shares this machine's $(nproc) CPUs.
+- **Gateway store:** $store_desc. Logs (stderr) go to a file.
+
+## Results
+
+$table
+
+- **req/s** counts 2xx responses per second; **failed** is non-2xx responses plus socket errors.
+- **peak RSS** is VmHWM of the process named (for nginx the master plus its workers), over the
+  warm-up and the measured run; **CPU µs/req** is that process's user + system time over the
+  measured run divided by the requests, **ctx sw/req** its threads' context switches likewise.
+- **gateway** runs at the default log level (info: three lines per message to stderr, here
+  a file); **gateway-warn** the same with \`RUST_LOG=warn\`; **gateway-memstore** (a diagnostic,
+  not a production setting) the same with \`store.url = "sqlite::memory:"\`: no file, no fsync,
+  one connection — the difference to **gateway** is the cost of the durable store.
+- **pod-down**: kaleyra/in is a closed port; the window starts with every circuit closed, so it
+  includes the first $FAILURE_THRESHOLD failovers, the circuit opening and its half-open probes (open_secs 5).
+  kaleyra/in after the run: \`$POD_DOWN_STATUS\`.
+- **pod-blackholed**: kaleyra/in accepts connections and never answers (timeout_ms $TIMEOUT_MS,
+  retry_on_timeout false). Warm-up under the same load from a closed circuit, reported apart:
+  $BH_WARMUP; after it kaleyra/in was \`$BH_STATUS_AFTER_WARMUP\`. The measured window is entirely
+  in the open-circuit state (open_secs 3600, longer than the run). In production, every
+  open_secs one request probes the pod and, with retry_on_timeout false, gets 504 after timeout_ms.
+$baseline_note
+${notes:+
+Notes:
+$notes}
+## Targets
+
+$targets
+EOF
+    if [[ -n "$PROFILE_TEXT" ]]; then
+      printf '\n## Profile\n\n%s\n' "$PROFILE_TEXT"
+    fi
+  } >"$OUT"
+
+  printf '\n%s\n\n%s\n' "$table" "$targets"
+  log "wrote $OUT"
+}
+
+# ---------------------------------------------------------------- main
+
+main() {
+  install_tools
+  build
+  tmp=$(mktemp -d -t switchboard-bench.XXXXXX)
+  chmod 0755 "$tmp" # nginx workers run as an unprivileged user
+  CLK_TCK=$(getconf CLK_TCK)
+  local port
+  for port in "$FAKE_PORT" "$BLACKHOLE_PORT" "$NGINX_PORT" "$GATEWAY_PORT"; do
+    port_listening "$port" && die "port $port is in use (set PORT_BASE)"
+  done
+  write_lua
+  LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+  compiler_running && log "warning: a compiler is running; the numbers will be noisy"
+
+  scenario_direct
+  scenario_nginx
+  scenario_gateway gateway
+  scenario_gateway gateway-warn warn
+  scenario_gateway gateway-memstore "" "sqlite::memory:" "diagnostic: store.url sqlite::memory:"
+  scenario_pod_down
+  scenario_blackhole
+  if [[ -n "${BASELINE_BIN:-}" ]]; then
+    # Another build of the gateway (e.g. an earlier commit), healthy, at both log levels.
+    local current=$GATEWAY_BIN
+    GATEWAY_BIN=$BASELINE_BIN
+    scenario_gateway baseline "" "" "${BASELINE_LABEL:-BASELINE_BIN}"
+    scenario_gateway baseline-warn warn "" "${BASELINE_LABEL:-BASELINE_BIN}, RUST_LOG=warn"
+    GATEWAY_BIN=$current
+  fi
+
+  evaluate
+  if [[ "$PROFILE" == 1 || ("$PROFILE" == auto && "$any_missed" == 1) ]]; then
+    profile_gateway
+  fi
+  write_report
+  succeeded=1
+}
+
+main "$@"
