@@ -312,6 +312,19 @@ fn gateway_command(name: &str) -> Command {
     command
 }
 
+/// `serve --config path` with the tokens `serve_config` names, output discarded.
+fn serve_quietly(name: &str, path: &std::path::Path) -> Child {
+    gateway_command(name)
+        .args(["serve", "--config"])
+        .arg(path)
+        .env("BLACKBOX_ORDERS_TOKEN", "orders-token-value")
+        .env("BLACKBOX_META_TOKEN", "sim-meta-token")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "switchboard-blackbox-{name}-{}",
@@ -423,14 +436,7 @@ async fn sighup_reloads_a_valid_config_and_keeps_the_running_one_on_an_invalid_o
     );
     let meta_config = format!("{}{generic}", serve_config(&sim, port));
     std::fs::write(&path, &meta_config).unwrap();
-    let child = gateway_command("serve-4")
-        .args(["serve", "--config", path.to_str().unwrap()])
-        .env("BLACKBOX_ORDERS_TOKEN", "orders-token-value")
-        .env("BLACKBOX_META_TOKEN", "sim-meta-token")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = serve_quietly("serve-4", &path);
     let running = Running(child);
     let gateway = format!("http://127.0.0.1:{port}");
     wait_until_healthy(&gateway).await;
@@ -520,14 +526,7 @@ async fn a_reload_under_load_switches_the_route_and_fails_no_request() {
     let kaleyra_config = format!("{}{kaleyra}", serve_config(&sim, port))
         .replace("route = [\"meta\"]", "route = [\"kaleyra\"]");
     std::fs::write(&path, &kaleyra_config).unwrap();
-    let child = gateway_command("serve-5")
-        .args(["serve", "--config", path.to_str().unwrap()])
-        .env("BLACKBOX_ORDERS_TOKEN", "orders-token-value")
-        .env("BLACKBOX_META_TOKEN", "sim-meta-token")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = serve_quietly("serve-5", &path);
     let running = Running(child);
     let gateway = format!("http://127.0.0.1:{port}");
     wait_until_healthy(&gateway).await;
@@ -592,4 +591,98 @@ async fn a_reload_under_load_switches_the_route_and_fails_no_request() {
     assert_eq!(sim.requests_to("kaleyra/in").len(), before);
     assert_eq!(sim.requests_to("meta").len(), after);
     sim.stop().await;
+}
+
+/// A fresh database on the PostgreSQL the tests may use, or a printed reason to skip. A
+/// configured server that cannot be reached fails the test: CI must not skip silently.
+async fn postgres_database(test: &str) -> Option<String> {
+    use switchboard_store::testing::{fresh_postgres_database, POSTGRES_URL_VAR};
+    let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
+        eprintln!("skipped {test}: {POSTGRES_URL_VAR} is not set (see README: Tests)");
+        return None;
+    };
+    Some(
+        fresh_postgres_database(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but unusable: {e}")),
+    )
+}
+
+#[tokio::test]
+async fn two_gateways_on_one_postgres_send_an_idempotent_request_once() {
+    let Some(postgres) = postgres_database("two_gateways_on_one_postgres").await else {
+        return;
+    };
+    let sim = Simulator::start("127.0.0.1:0".parse().unwrap(), SimCredentials::sandbox())
+        .await
+        .unwrap();
+    // Slow enough that every racing request arrives while the first is in flight.
+    sim.set_behaviour("meta", Behaviour::Slow(Duration::from_millis(800)));
+    let mut gateways = Vec::new();
+    let mut running = Vec::new();
+    for replica in 0..2 {
+        let port = free_port();
+        let dir = tempdir(&format!("replica-{replica}"));
+        let path = dir.join("switchboard.toml");
+        let config = format!(
+            "{}\n[store]\nurl = \"{postgres}\"\n",
+            serve_config(&sim, port)
+        );
+        std::fs::write(&path, config).unwrap();
+        let child = serve_quietly(&format!("replica-{replica}"), &path);
+        running.push(Running(child));
+        gateways.push(format!("http://127.0.0.1:{port}"));
+    }
+    for gateway in &gateways {
+        wait_until_healthy(gateway).await;
+    }
+    let key = format!("race-{}", ulid_like());
+    let send = |gateway: String, key: String| async move {
+        let response = reqwest::Client::new()
+            .post(format!("{gateway}/v1/messages"))
+            .bearer_auth("orders-token-value")
+            .header("idempotency-key", key)
+            .json(&json!({"to": "+14085551234", "type": "text", "text": {"body": "once"}}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let replayed = response.headers().contains_key("idempotent-replayed");
+        let body: Value = response.json().await.unwrap();
+        (status, replayed, body)
+    };
+    let racing: Vec<_> = (0..6)
+        .map(|i| tokio::spawn(send(gateways[i % 2].clone(), key.clone())))
+        .collect();
+    let mut statuses = Vec::new();
+    let mut accepted_id = None;
+    for task in racing {
+        let (status, _, body) = task.await.unwrap();
+        if status == 202 {
+            accepted_id = body["id"].as_str().map(str::to_string);
+        } else {
+            assert_eq!(body["error"]["code"], "idempotency_key_in_use", "{body}");
+        }
+        statuses.push(status);
+    }
+    statuses.sort();
+    assert_eq!(statuses, [202, 409, 409, 409, 409, 409]);
+    assert_eq!(sim.requests_to("meta").len(), 1, "only one gateway sent");
+    for gateway in &gateways {
+        let (status, replayed, body) = send(gateway.clone(), key.clone()).await;
+        assert_eq!((status, replayed), (202, true));
+        assert_eq!(body["id"].as_str(), accepted_id.as_deref());
+    }
+    assert_eq!(sim.requests_to("meta").len(), 1);
+    drop(running);
+    sim.stop().await;
+}
+
+/// A key no earlier run used.
+fn ulid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{nanos}-{}", std::process::id())
 }

@@ -56,10 +56,14 @@ pub async fn start(
 /// finish (up to `server.shutdown_timeout_secs`). SIGHUP re-reads `config_path`.
 pub async fn serve(settings: Settings, config_path: PathBuf) -> std::io::Result<()> {
     let listener = TcpListener::bind(settings.server.listen)?;
-    tracing::info!(listen = %listener.local_addr()?, "switchboard listening");
+    let listen = listener.local_addr()?;
     let (server, state) = start(settings, listener, Signals::Handle).await?;
-    reload_on_sighup(state, config_path)?;
-    server.await
+    tracing::info!(%listen, "switchboard listening");
+    reload_on_sighup(state.clone(), config_path)?;
+    server.await?;
+    // Requests are done: let the store finish its writes (SQLite folds its log into the file).
+    state.store.close().await;
+    Ok(())
 }
 
 /// On SIGHUP: load and validate the file again; a valid one replaces the running

@@ -97,6 +97,8 @@ Send a message (it goes to Kaleyra pod "in" first):
     -d '{{"to": "+14085551234", "type": "text", "text": {{"body": "Hello from Switchboard"}}}}'
 
 See the exact provider request without sending: add ?dry_run=true. Pick a provider: "provider": "meta" or "legacy".
+See a message's status: curl -s {gateway}/v1/messages/<id> -H 'Authorization: Bearer {token}'
+Endpoint circuits: {gateway}/v1/providers (same token); metrics: {gateway}/metrics
 Make a pod fail: curl -s -X PUT {sim}/_sim/behaviour/kaleyra/in -d '{{"mode": "error", "code": "WA500"}}'
 Stop with Ctrl-C."#
     )

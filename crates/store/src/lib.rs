@@ -11,6 +11,8 @@ mod postgres;
 mod rows;
 mod sql_store;
 mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use async_trait::async_trait;
 use serde_json::Value;

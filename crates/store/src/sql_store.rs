@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use async_trait::async_trait;
 use sqlx::any::AnyQueryResult;
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyConnection, AnyPool, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Transaction};
 
 use crate::rows::{
     json_text, DeliveryRow, EventRow, IdempotencyRow, MessageRow, KEY_DONE, KEY_IN_FLIGHT,
@@ -44,6 +44,18 @@ pub(crate) struct SqlStore {
     last_key_sweep_ms: AtomicI64,
 }
 
+/// Runs the migrations on a connection of its own. A failed run can leave the migrator's
+/// session-level advisory lock (PostgreSQL) held on that connection, so it is closed instead of
+/// going back to the pool, where it would block every later migration forever.
+async fn migrate(pool: &AnyPool, dialect: &Dialect) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let result = dialect.migrator.run(&mut *conn).await;
+    if result.is_err() {
+        let _ = conn.detach().close().await;
+    }
+    result.map_err(Into::into)
+}
+
 impl SqlStore {
     pub(crate) async fn migrated(
         pool: AnyPool,
@@ -53,10 +65,8 @@ impl SqlStore {
         // On PostgreSQL the migrator holds an advisory lock, so replicas starting together
         // apply each migration once. SQLite has no such lock: a process that lost the race to
         // migrate a new file fails, and on a second look finds the work done.
-        if dialect.migrator.run(&pool).await.is_err() {
-            dialect
-                .migrator
-                .run(&pool)
+        if migrate(&pool, dialect).await.is_err() {
+            migrate(&pool, dialect)
                 .await
                 .map_err(|e| StoreError::open(dialect.backend, format!("migration: {e}"), url))?;
         }

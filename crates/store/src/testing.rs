@@ -1,0 +1,31 @@
+//! For the tests of crates that use the store: a fresh PostgreSQL database per test, on the
+//! server named by [`POSTGRES_URL_VAR`], owned by the role that test connects as.
+
+use sqlx::{Connection, Executor, PgConnection};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Names the PostgreSQL server the tests may use (`postgres://user:password@host:port/db`, a
+/// role allowed to create databases).
+pub const POSTGRES_URL_VAR: &str = "SWITCHBOARD_TEST_POSTGRES_URL";
+
+/// Creates an empty database with a name no other test uses and returns its URL.
+pub async fn fresh_postgres_database(admin_url: &str) -> Result<String, sqlx::Error> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let name = format!(
+        "switchboard_it_{}_{nanos}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = PgConnection::connect(admin_url).await?;
+    admin
+        .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .await?;
+    admin.close().await?;
+    let mut url = url::Url::parse(admin_url).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+    url.set_path(&name);
+    Ok(url.to_string())
+}
