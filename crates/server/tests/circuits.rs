@@ -343,3 +343,53 @@ async fn metrics_count_requests_attempts_latency_and_circuits() {
     }
     gw.stop().await;
 }
+
+/// A port nothing listens on: connections are refused.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+#[actix_web::test]
+async fn a_refused_connection_fails_over_to_the_next_pod() {
+    let gw = Gateway::start_with(|s| {
+        let pod = s.endpoints["kaleyra/in"].clone();
+        let adapter =
+            switchboard_kaleyra::KaleyraAdapter::new(switchboard_kaleyra::KaleyraSettings {
+                base_url: closed_port_url(),
+                sid: "HXAP16XXXXXX97IN".into(),
+                api_key: secrecy::SecretString::from("sim-kaleyra-key-in"),
+                wa_source: "api".into(),
+            });
+        s.endpoints.insert(
+            pod.id.clone(),
+            std::sync::Arc::new(switchboard_server::config::Endpoint {
+                id: pod.id.clone(),
+                provider: pod.provider.clone(),
+                kind: pod.kind,
+                adapter: std::sync::Arc::new(adapter),
+                timeout: pod.timeout,
+                base_url: pod.base_url.clone(),
+            }),
+        );
+    })
+    .await;
+    let reply = gw.send(&text()).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(
+        summary(&reply.body["attempts"]),
+        [
+            row("kaleyra/in", "failed", ""),
+            row("kaleyra/sg", "accepted", "")
+        ]
+    );
+    let refused = &reply.body["attempts"][0]["error"];
+    assert_eq!(refused["code"], "provider_unavailable");
+    assert!(
+        refused.get("provider_status").is_none(),
+        "no response: {refused}"
+    );
+    gw.stop().await;
+}

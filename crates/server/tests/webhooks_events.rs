@@ -599,3 +599,27 @@ async fn messages_and_undelivered_events_survive_a_restart() {
     assert_eq!(event["message_id"], id.as_str());
     second.stop().await;
 }
+
+#[actix_web::test]
+async fn a_subscriber_that_never_answers_does_not_hold_up_the_others() {
+    // Accepts connections (the kernel's backlog) and never answers.
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let black_hole_url = format!("http://{}", black_hole.local_addr().unwrap());
+    let subscriber = subscriber_ok().await;
+    let gw = Gateway::start_with(|s| {
+        subscribe(s, &black_hole_url);
+        subscribe(s, &subscriber.uri());
+    })
+    .await;
+    for (n, status) in ["sent", "delivered", "read"].into_iter().enumerate() {
+        let sent = send_via(&gw, "meta", json!({})).await;
+        let id = sent.body["id"].as_str().unwrap();
+        let wamid = sent.body["provider_message_id"].as_str().unwrap();
+        post_meta_webhook(&gw, &meta_status(wamid, id, status, "1795255200")).await;
+        // Each event reaches the healthy subscriber while the black hole still holds the
+        // earlier ones (its deliveries time out only after 10 s).
+        received(&subscriber, n + 1).await;
+    }
+    gw.stop().await;
+    drop(black_hole);
+}

@@ -6,24 +6,25 @@
 use crate::clock;
 use crate::config::Settings;
 use crate::state::AppState;
-use futures_util::future::join_all;
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use switchboard_store::Delivery;
+use tokio::sync::Semaphore;
 
 /// How long one delivery may take before it counts as failed.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A claimed delivery is not handed to another worker for this long.
 const LEASE_MS: i64 = 30_000;
-const BATCH: u32 = 64;
+const MAX_IN_FLIGHT: usize = 64;
 /// With nothing due, the outbox is looked at again after at most this long (deliveries
 /// scheduled for later, or enqueued by another replica).
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
-/// Runs until the gateway's state is dropped.
+/// Runs until the gateway's state is dropped. Each delivery runs on its own, up to
+/// `MAX_IN_FLIGHT` at once, so one slow or dead target never holds up the others.
 pub async fn run(state: Weak<AppState>) {
     let http = match reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -36,11 +37,18 @@ pub async fn run(state: Weak<AppState>) {
             return;
         }
     };
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
+        // Wait for room before claiming, so nothing claimed sits leased while it waits.
+        let Ok(room) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        drop(room);
         let Some(state) = state.upgrade() else { return };
+        let limit = in_flight.available_permits() as u32;
         let due = match state
             .store
-            .claim_due(clock::now_ms(), LEASE_MS, BATCH)
+            .claim_due(clock::now_ms(), LEASE_MS, limit)
             .await
         {
             Ok(due) => due,
@@ -55,8 +63,16 @@ pub async fn run(state: Weak<AppState>) {
             let _ = tokio::time::timeout(IDLE_POLL, wakeup.notified()).await;
             continue;
         }
-        let settings = state.settings();
-        join_all(due.iter().map(|d| deliver(&state, &settings, &http, d))).await;
+        for delivery in due {
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                return;
+            };
+            let (state, http) = (state.clone(), http.clone());
+            actix_web::rt::spawn(async move {
+                deliver(&state, &state.settings(), &http, &delivery).await;
+                drop(permit);
+            });
+        }
     }
 }
 
