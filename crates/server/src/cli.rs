@@ -62,7 +62,7 @@ pub fn run() -> ExitCode {
             }
         },
         Command::Serve { config: path } => {
-            telemetry::init();
+            let _logs = telemetry::init();
             let settings = match config::load(&path) {
                 Ok(settings) => settings,
                 Err(error) => {
@@ -73,7 +73,7 @@ pub fn run() -> ExitCode {
             exit_code(actix_web::rt::System::new().block_on(app::serve(settings, path)))
         }
         Command::Sandbox { port } => {
-            telemetry::init();
+            let _logs = telemetry::init();
             exit_code(actix_web::rt::System::new().block_on(sandbox::run(port)))
         }
     }

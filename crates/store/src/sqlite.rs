@@ -29,7 +29,16 @@ pub(crate) static DIALECT: Dialect = Dialect {
 
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_CONNECTIONS: u32 = 8;
+/// SQLite lets one writer in at a time, and a connection that finds the write lock taken
+/// sleeps in its busy handler. Under load, several connections spent most of their time
+/// asleep there (the load benchmark measured it); one connection makes callers wait in the
+/// pool's queue instead, woken as soon as it is free. Several processes on one database is
+/// PostgreSQL's job.
+const MAX_CONNECTIONS: u32 = 1;
+/// In WAL mode, `NORMAL` syncs at checkpoints instead of at every commit: a commit survives a
+/// crash of the process, and only a crash of the machine can lose the last ones. Syncing each
+/// commit cost two `fsync`s per message sent.
+const SYNCHRONOUS: &str = "PRAGMA synchronous = NORMAL";
 
 pub(crate) async fn connect(url: &str) -> Result<AnyPool, StoreError> {
     let fail = |e: sqlx::Error| StoreError::open(DIALECT.backend, e, url);
@@ -40,19 +49,19 @@ pub(crate) async fn connect(url: &str) -> Result<AnyPool, StoreError> {
     let options = AnyPoolOptions::new().after_connect(|conn, _| {
         Box::pin(async move {
             let pragma = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
-            conn.execute(pragma.as_str()).await.map(drop)
+            conn.execute(pragma.as_str()).await?;
+            conn.execute(SYNCHRONOUS).await.map(drop)
         })
     });
-    let options = if in_memory {
-        // Every connection to `:memory:` is a database of its own: keep exactly one, forever.
-        options
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-    } else {
-        options.max_connections(MAX_CONNECTIONS)
-    };
+    // Keep the one connection for good: for `:memory:` it *is* the database.
+    let options = options
+        // A check before each use is a round trip to the connection's thread per statement;
+        // a file on local disk does not go away between statements.
+        .test_before_acquire(false)
+        .max_connections(MAX_CONNECTIONS)
+        .min_connections(MAX_CONNECTIONS)
+        .idle_timeout(None)
+        .max_lifetime(None);
     options.connect(url).await.map_err(fail)
 }
 
