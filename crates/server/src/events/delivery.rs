@@ -93,13 +93,13 @@ async fn deliver(state: &AppState, settings: &Settings, http: &reqwest::Client, 
         }
         Err(error) if attempt >= settings.webhooks.max_attempts => {
             state.metrics.delivery("gave_up");
-            tracing::warn!(event_id = %d.event_id, target = %d.target_url, attempt, %error, "event delivery given up");
+            tracing::warn!(event_id = %d.event_id, target = %without_credentials(&d.target_url), attempt, %error, "event delivery given up");
             store.give_up(d.id, attempt, &error).await
         }
         Err(error) => {
             state.metrics.delivery("retry");
             let delay = backoff_ms(settings.webhooks.retry_base_ms, attempt);
-            tracing::info!(event_id = %d.event_id, target = %d.target_url, attempt, %error, delay_ms = delay, "event delivery failed; will retry");
+            tracing::info!(event_id = %d.event_id, target = %without_credentials(&d.target_url), attempt, %error, delay_ms = delay, "event delivery failed; will retry");
             store
                 .reschedule(d.id, attempt, clock::now_ms() + delay, &error)
                 .await
@@ -108,6 +108,18 @@ async fn deliver(state: &AppState, settings: &Settings, http: &reqwest::Client, 
     if let Err(error) = recorded {
         // The lease runs out and the delivery is tried again: at least once, never lost.
         tracing::warn!(%error, event_id = %d.event_id, "delivery outcome not recorded");
+    }
+}
+
+/// A target URL fit for logs: any `user:password@` is dropped.
+fn without_credentials(target: &str) -> String {
+    match url::Url::parse(target) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        Err(_) => "(unparsable URL)".to_string(),
     }
 }
 
@@ -168,6 +180,18 @@ async fn post(http: &reqwest::Client, d: &Delivery, secret: &[u8]) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_targets_carry_no_credentials() {
+        assert_eq!(
+            without_credentials("https://user:s3cret@events.internal/hook?x=1"),
+            "https://events.internal/hook?x=1"
+        );
+        assert_eq!(
+            without_credentials("http://127.0.0.1:9000/h"),
+            "http://127.0.0.1:9000/h"
+        );
+    }
 
     #[test]
     fn backoff_doubles_from_the_base() {
