@@ -623,3 +623,14 @@ async fn a_subscriber_that_never_answers_does_not_hold_up_the_others() {
     gw.stop().await;
     drop(black_hole);
 }
+
+#[actix_web::test]
+async fn webhook_bodies_over_one_mebibyte_get_413_in_the_error_shape() {
+    let gw = Gateway::start().await;
+    let mut body = br#"{"externalId": "x", "status": "sent", "pad": ""#.to_vec();
+    body.resize(1024 * 1024 + 1, b' ');
+    let reply = post_webhook(&gw, "legacy", body, ("x-callback-token", GENERIC_TOKEN)).await;
+    assert_eq!(reply.status, 413);
+    assert_eq!(reply.error_code(), "payload_too_large");
+    gw.stop().await;
+}

@@ -99,7 +99,7 @@ pub async fn send_message(
     }
 }
 
-/// Validates and routes: the message, its route and its new id.
+/// Parses, validates and routes: the message and its route.
 fn prepare(
     settings: &Settings,
     body: &[u8],

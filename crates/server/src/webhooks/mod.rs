@@ -5,6 +5,7 @@
 mod correlate;
 
 use crate::config::{ProviderKind, WebhookProof};
+use crate::http::body::read_limited;
 use crate::http::{ApiError, RequestId};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -20,7 +21,6 @@ pub const MAX_WEBHOOK_BYTES: usize = 1024 * 1024;
 pub fn routes(config: &mut web::ServiceConfig) {
     config.service(
         web::resource("/webhooks/{instance}")
-            .app_data(web::PayloadConfig::new(MAX_WEBHOOK_BYTES))
             .route(web::get().to(handshake))
             .route(web::post().to(receive)),
     );
@@ -68,11 +68,12 @@ async fn handshake(
 async fn receive(
     request: HttpRequest,
     instance: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
     let request_id = request_id.0;
+    let body = read_limited(&request, payload, MAX_WEBHOOK_BYTES, &request_id).await?;
     let settings = state.settings();
     let Some(provider) = settings.providers.get(instance.as_str()) else {
         return Err(ApiError::new(ErrorCode::NotFound, &request_id)
