@@ -501,6 +501,25 @@ async fn a_failing_subscriber_gets_the_same_event_until_it_answers_2xx() {
         3,
         "no delivery after the 2xx"
     );
+    let metrics = gw
+        .http
+        .get(format!("{}/metrics", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"switchboard_webhook_events_total{provider="meta",type="message.status"} 1"#,
+        r#"switchboard_event_deliveries_total{outcome="retry"} 2"#,
+        r#"switchboard_event_deliveries_total{outcome="delivered"} 1"#,
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line}\n{metrics}"
+        );
+    }
     gw.stop().await;
 }
 
