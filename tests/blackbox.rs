@@ -598,7 +598,12 @@ async fn a_reload_under_load_switches_the_route_and_fails_no_request() {
 async fn postgres_database(test: &str) -> Option<String> {
     use switchboard_store::testing::{fresh_postgres_database, POSTGRES_URL_VAR};
     let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
-        eprintln!("skipped {test}: {POSTGRES_URL_VAR} is not set (see README: Tests)");
+        // Straight to stderr, past the test harness's capture, so that the skip is seen.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped {test}: {POSTGRES_URL_VAR} is not set (see README: Tests)"
+        );
         return None;
     };
     Some(
