@@ -149,7 +149,7 @@ pub struct MessageRecord {
     pub error: Option<Value>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
-    /// Oldest first (by `at_ms`, then by arrival).
+    /// In the order Switchboard recorded them; each keeps the time its source gave.
     pub events: Vec<StoredEvent>,
 }
 

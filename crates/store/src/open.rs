@@ -9,16 +9,23 @@ use crate::{postgres, sqlite, Store, StoreError};
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     sqlx::any::install_default_drivers();
     let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
-    let (pool, dialect) = match scheme {
-        "sqlite" => (sqlite::connect(url).await?, &sqlite::DIALECT),
-        "postgres" | "postgresql" => (postgres::connect(url).await?, &postgres::DIALECT),
+    let store = match scheme {
+        "sqlite" => {
+            let _setup = sqlite::SetupLock::acquire(url).await?;
+            let pool = sqlite::connect(url).await?;
+            SqlStore::migrated(pool, &sqlite::DIALECT, url).await?
+        }
+        "postgres" | "postgresql" => {
+            let pool = postgres::connect(url).await?;
+            SqlStore::migrated(pool, &postgres::DIALECT, url).await?
+        }
         _ => {
             return Err(StoreError::UnsupportedScheme {
                 scheme: printable(scheme),
             })
         }
     };
-    Ok(Arc::new(SqlStore::migrated(pool, dialect, url).await?))
+    Ok(Arc::new(store))
 }
 
 /// The scheme as the caller wrote it, if it looks like one (it is never part of a secret then).

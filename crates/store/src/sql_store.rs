@@ -62,14 +62,11 @@ impl SqlStore {
         dialect: &'static Dialect,
         url: &str,
     ) -> Result<Self, StoreError> {
-        // On PostgreSQL the migrator holds an advisory lock, so replicas starting together
-        // apply each migration once. SQLite has no such lock: a process that lost the race to
-        // migrate a new file fails, and on a second look finds the work done.
-        if migrate(&pool, dialect).await.is_err() {
-            migrate(&pool, dialect)
-                .await
-                .map_err(|e| StoreError::open(dialect.backend, format!("migration: {e}"), url))?;
-        }
+        // Processes starting together apply each migration once: on PostgreSQL the migrator
+        // holds an advisory lock; on SQLite the caller holds `sqlite::SetupLock`.
+        migrate(&pool, dialect)
+            .await
+            .map_err(|e| StoreError::open(dialect.backend, format!("migration: {e}"), url))?;
         Ok(SqlStore {
             pool,
             dialect,
@@ -96,7 +93,7 @@ impl SqlStore {
         };
         let events = sqlx::query_as::<_, EventRow>(
             "SELECT status, occurred_at, error FROM message_events \
-             WHERE message_id = $1 ORDER BY occurred_at, seq",
+             WHERE message_id = $1 ORDER BY seq",
         )
         .bind(row.id())
         .fetch_all(&self.pool)

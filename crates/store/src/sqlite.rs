@@ -65,6 +65,39 @@ pub(crate) async fn connect(url: &str) -> Result<AnyPool, StoreError> {
     options.connect(url).await.map_err(fail)
 }
 
+/// Held while a process creates and migrates a database file, so that processes opening a new
+/// file together neither race to switch it to WAL (`database is locked`) nor to apply the same
+/// migration (SQLite has no advisory lock). It is an `flock` on the file's directory: SQLite's
+/// own locks are `fcntl` locks on the file, which it would lose if this process opened and
+/// closed the file itself.
+pub(crate) struct SetupLock(#[allow(dead_code)] Option<std::fs::File>);
+
+impl SetupLock {
+    pub(crate) async fn acquire(url: &str) -> Result<SetupLock, StoreError> {
+        if is_in_memory(url) {
+            return Ok(SetupLock(None));
+        }
+        let fail = |e: String| StoreError::open(DIALECT.backend, e, url);
+        let options = SqliteConnectOptions::from_str(url).map_err(|e| fail(e.to_string()))?;
+        let dir = match options.get_filename().parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+        let locked = tokio::task::spawn_blocking(move || {
+            let handle = std::fs::File::open(&dir)?;
+            handle.lock()?;
+            Ok::<_, std::io::Error>(handle)
+        })
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .map_err(|e| fail(format!("cannot lock the database directory: {e}")))?;
+        Ok(SetupLock(Some(locked)))
+    }
+}
+
 fn is_in_memory(url: &str) -> bool {
     let database = url
         .trim_start_matches("sqlite://")

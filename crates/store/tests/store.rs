@@ -37,7 +37,7 @@ on_every_backend!(
     failed_outcome_keeps_the_error,
     outcome_for_an_unknown_message_is_not_found,
     duplicate_message_id_is_refused,
-    events_come_oldest_first,
+    events_come_in_the_order_recorded,
     message_found_by_provider_id,
     status_advances_and_never_moves_back,
     failed_status_keeps_its_error,
