@@ -47,9 +47,10 @@ impl Drop for Running {
     }
 }
 
-fn terminate(child: &Child) {
+/// Sends `signal` (`TERM`, `INT`, …) to the child.
+fn send_signal(child: &Child, signal: &str) {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -85,8 +86,10 @@ async fn wait_until_healthy(url: &str) {
 #[tokio::test]
 async fn the_sandbox_sends_a_message_and_logs_no_secret_at_debug_level() {
     let port = free_port();
+    let sim_port = free_port();
     let mut child = gateway_command("sandbox-1")
         .args(["sandbox", "--port", &port.to_string()])
+        .args(["--sim-port", &sim_port.to_string()])
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -119,6 +122,7 @@ async fn the_sandbox_sends_a_message_and_logs_no_secret_at_debug_level() {
         .and_then(|rest| rest.split_whitespace().next())
         .expect("the banner names the simulator")
         .to_string();
+    assert_eq!(sim_url, format!("http://127.0.0.1:{sim_port}"));
     wait_until_healthy(&gateway).await;
 
     let client = reqwest::Client::new();
@@ -195,9 +199,9 @@ async fn the_sandbox_sends_a_message_and_logs_no_secret_at_debug_level() {
         "Hello from Switchboard"
     );
 
-    // SIGTERM: a clean exit, and the whole debug log is free of secrets.
+    // Ctrl-C: a clean exit, and the whole debug log is free of secrets.
     let mut child = running;
-    terminate(&child.0);
+    send_signal(&child.0, "INT");
     let status = wait_for_exit(&mut child.0, Duration::from_secs(30));
     assert!(status.success(), "exit status {status}");
     let mut logs = String::new();
@@ -209,6 +213,51 @@ async fn the_sandbox_sends_a_message_and_logs_no_secret_at_debug_level() {
     );
     for secret in SANDBOX_SECRETS.iter().chain(&["sandbox-token"]) {
         assert!(!logs.contains(secret), "{secret} appears in the logs");
+    }
+    assert_every_log_line_written(&logs);
+}
+
+/// The log writer outlives everything that logs: no line is lost at exit.
+fn assert_every_log_line_written(logs: &str) {
+    assert!(
+        !logs.contains("Unable to write an event"),
+        "log lines were lost at exit:\n{logs}"
+    );
+    assert!(
+        logs.contains("stopping: finishing the requests in flight"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn a_busy_port_is_named_with_the_flag_that_changes_it() {
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    for (args, flag) in [
+        (vec!["--port".to_string(), port.to_string()], "--port"),
+        (
+            vec![
+                "--port".to_string(),
+                free_port().to_string(),
+                "--sim-port".to_string(),
+                port.to_string(),
+            ],
+            "--sim-port",
+        ),
+    ] {
+        let output = gateway_command("busy-port")
+            .arg("sandbox")
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("cannot listen on 127.0.0.1:{port}"))
+                && stderr.contains("Address already in use")
+                && stderr.contains(&format!("choose another address with {flag}")),
+            "{stderr}"
+        );
     }
 }
 
@@ -242,6 +291,16 @@ default_sender = "+15550783881"
 
 #[tokio::test]
 async fn serve_finishes_in_flight_requests_on_sigterm() {
+    serve_finishes_in_flight_requests_on("TERM").await;
+}
+
+/// Ctrl-C in a terminal.
+#[tokio::test]
+async fn serve_finishes_in_flight_requests_on_sigint() {
+    serve_finishes_in_flight_requests_on("INT").await;
+}
+
+async fn serve_finishes_in_flight_requests_on(signal: &str) {
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap(), SimCredentials::sandbox())
         .await
         .unwrap();
@@ -250,7 +309,7 @@ async fn serve_finishes_in_flight_requests_on_sigterm() {
     let dir = tempdir("serve");
     let path = dir.join("switchboard.toml");
     std::fs::write(&path, serve_config(&sim, port)).unwrap();
-    let child = gateway_command("serve-2")
+    let child = gateway_command(&format!("serve-{signal}"))
         .args(["serve", "--config", path.to_str().unwrap()])
         .env("BLACKBOX_ORDERS_TOKEN", "orders-token-value")
         .env("BLACKBOX_META_TOKEN", "sim-meta-token")
@@ -283,7 +342,7 @@ async fn serve_finishes_in_flight_requests_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(sim.requests().len(), 1);
-    terminate(&running.0);
+    send_signal(&running.0, signal);
     assert_eq!(
         in_flight.await.unwrap().unwrap(),
         202,
@@ -302,6 +361,7 @@ async fn serve_finishes_in_flight_requests_on_sigterm() {
     for secret in ["orders-token-value", "sim-meta-token"] {
         assert!(!logs.contains(secret), "{secret} appears in the logs");
     }
+    assert_every_log_line_written(&logs);
     sim.stop().await;
 }
 
@@ -393,6 +453,26 @@ fn config_check_names_the_offending_key() {
         "{stderr}"
     );
     assert!(stderr.contains("KALEYRA_SG_API_KEY"), "{stderr}");
+
+    // With no variable set, one run names every one of them, each with its key.
+    let output = Command::new(BINARY)
+        .args(["config", "check", "--config"])
+        .arg(repo_file("config/production.example.toml"))
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{} problems:", PRODUCTION_ENV.len())),
+        "{stderr}"
+    );
+    for (variable, _) in PRODUCTION_ENV {
+        assert!(
+            stderr.contains(&format!("environment variable {variable} is not set")),
+            "{variable} is not named:\n{stderr}"
+        );
+    }
 
     let dir = tempdir("check");
     let path = dir.join("bad.toml");

@@ -50,7 +50,12 @@ pub(crate) fn classify_with<T>(
     }
     // Meta says to key on `code`, not on the HTTP status; the contract's HTTP-level rules
     // (429, 5xx) still come first, see `unified_code`.
-    if let Some(failure) = json.as_ref().and_then(|body| graph_error(response, body)) {
+    if let Some(mut failure) = json.as_ref().and_then(|body| graph_error(response, body)) {
+        if response.is_success() {
+            // An error inside a 2xx: Meta may have taken the message anyway, so whatever the
+            // code says it must not be failed over or retried (Meta's code is kept).
+            failure.code = ErrorCode::ProviderError;
+        }
         return Err(failure);
     }
     if response.is_success() {

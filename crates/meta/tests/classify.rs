@@ -204,12 +204,27 @@ fn http_429_and_5xx_decide_first_then_the_code_wins_over_the_status() {
         (503, 131026, ProviderUnavailable),
         (429, 190, RateLimited),
         (400, 2, ProviderUnavailable),
-        (200, 132001, TemplateRejected),
         (403, 131047, OutsideServiceWindow),
     ] {
         let failure = failure(status, &json_bytes(&graph_error(json!(code), "x", None)));
         assert_eq!(failure.code, expected, "{code} with HTTP {status}");
         assert_eq!(failure.provider_status, Some(status));
+    }
+}
+
+#[test]
+fn an_error_inside_a_2xx_is_never_failed_over() {
+    // Meta may have taken the message: provider_error (final), with Meta's code kept.
+    for status in [200, 201] {
+        for code in [131000, 132001, 130429, 190, 1] {
+            let failure = failure(status, &json_bytes(&graph_error(json!(code), "x", None)));
+            assert_eq!(failure.code, ProviderError, "{code} with HTTP {status}");
+            assert_eq!(
+                failure.provider_code.as_deref(),
+                Some(code.to_string().as_str())
+            );
+            assert_eq!(failure.provider_status, Some(status));
+        }
     }
 }
 

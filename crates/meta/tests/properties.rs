@@ -10,7 +10,7 @@ use switchboard_core::adapter::code_for_status;
 use switchboard_core::arbitrary::{any_json, message_json, provider_body};
 use switchboard_core::message::RecipientType;
 use switchboard_core::parse::message_from_value;
-use switchboard_core::{validate, Adapter, ProviderResponse, ValidationPolicy};
+use switchboard_core::{validate, Adapter, ErrorCode, ProviderResponse, ValidationPolicy};
 
 /// `error.code` of a Graph error body, read independently of the adapter.
 fn graph_code(body: &Value) -> Option<String> {
@@ -93,9 +93,11 @@ proptest! {
             prop_assert_eq!(&failure.provider_details, &details);
         }
         let mapped = code.and_then(|c| c.trim().parse().ok()).and_then(contract_code);
-        // CONTRACT 3.2: 429 and any 5xx decide by status; otherwise Meta's code, then the status.
+        // 429 and any 5xx decide by status; an error inside a 2xx is provider_error (Meta may
+        // have taken the message); otherwise Meta's code, then the status.
         match mapped {
             _ if status == 429 || status >= 500 => prop_assert_eq!(failure.code, code_for_status(status)),
+            _ if success => prop_assert_eq!(failure.code, ErrorCode::ProviderError),
             Some(unified) => prop_assert_eq!(failure.code, unified),
             None => prop_assert_eq!(failure.code, code_for_status(status)),
         }

@@ -6,9 +6,9 @@ use crate::events::delivery;
 use crate::http::request_id;
 use crate::state::AppState;
 use crate::webhooks;
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
@@ -36,7 +36,7 @@ pub async fn start(
     let state = web::Data::new(AppState::new(settings, store));
     actix_web::rt::spawn(delivery::run(Arc::downgrade(&state.clone().into_inner())));
     let app_state = state.clone();
-    let mut server = HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(app_state.clone())
             .wrap_fn(request_id::middleware)
@@ -45,17 +45,37 @@ pub async fn start(
             .default_service(web::to(api::not_found))
     })
     .shutdown_timeout(shutdown_secs)
-    .listen(listener)?;
-    if signals == Signals::Ignore {
-        server = server.disable_signals();
+    // actix-web stops at once on SIGINT; both SIGINT and SIGTERM must be graceful here.
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    if signals == Signals::Handle {
+        stop_gracefully_on_signals(server.handle())?;
     }
-    Ok((server.run(), state))
+    Ok((server, state))
+}
+
+/// On SIGTERM or SIGINT (Ctrl-C): stop accepting connections and let the requests in flight
+/// finish, up to `server.shutdown_timeout_secs`.
+fn stop_gracefully_on_signals(server: ServerHandle) -> std::io::Result<()> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    actix_web::rt::spawn(async move {
+        let name = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "stopping: finishing the requests in flight");
+        server.stop(true).await;
+    });
+    Ok(())
 }
 
 /// Binds the configured address and serves until SIGTERM/Ctrl-C, letting in-flight requests
 /// finish (up to `server.shutdown_timeout_secs`). SIGHUP re-reads `config_path`.
 pub async fn serve(settings: Settings, config_path: PathBuf) -> std::io::Result<()> {
-    let listener = TcpListener::bind(settings.server.listen)?;
+    let listen = settings.server.listen;
+    let listener = TcpListener::bind(listen).map_err(|e| bind_error(listen, e, "server.listen"))?;
     let listen = listener.local_addr()?;
     let (server, state) = start(settings, listener, Signals::Handle).await?;
     tracing::info!(%listen, "switchboard listening");
@@ -64,6 +84,20 @@ pub async fn serve(settings: Settings, config_path: PathBuf) -> std::io::Result<
     // Requests are done: let the store finish its writes (SQLite folds its log into the file).
     state.store.close().await;
     Ok(())
+}
+
+/// A bind failure that names the address and what sets it (`Address already in use` alone
+/// does not say which of the addresses involved is busy).
+pub fn bind_error(address: SocketAddr, error: std::io::Error, set_by: &str) -> std::io::Error {
+    let hint = if error.kind() == std::io::ErrorKind::AddrInUse {
+        format!("; another process listens there: stop it or choose another address with {set_by}")
+    } else {
+        String::new()
+    };
+    std::io::Error::new(
+        error.kind(),
+        format!("cannot listen on {address}: {error}{hint}"),
+    )
 }
 
 /// On SIGHUP: load and validate the file again; a valid one replaces the running

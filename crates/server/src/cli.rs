@@ -25,9 +25,12 @@ enum Command {
     },
     /// Run the gateway and a simulator of every provider on loopback, ready to use.
     Sandbox {
-        /// The gateway's port (the simulator takes a free one).
+        /// The gateway's port.
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// The provider simulator's port.
+        #[arg(long, default_value_t = sandbox::DEFAULT_SIM_PORT)]
+        sim_port: u16,
     },
     /// Configuration tools.
     Config {
@@ -72,9 +75,9 @@ pub fn run() -> ExitCode {
             };
             exit_code(actix_web::rt::System::new().block_on(app::serve(settings, path)))
         }
-        Command::Sandbox { port } => {
+        Command::Sandbox { port, sim_port } => {
             let _logs = telemetry::init();
-            exit_code(actix_web::rt::System::new().block_on(sandbox::run(port)))
+            exit_code(actix_web::rt::System::new().block_on(sandbox::run(port, sim_port)))
         }
     }
 }

@@ -3,7 +3,7 @@
 //! credentials and see the exact provider payload each one became.
 
 use crate::app::{self, Signals};
-use crate::config::{self, ConfigError, Settings};
+use crate::config::{self, ConfigError, ConfigErrors, Settings};
 use std::net::{SocketAddr, TcpListener};
 use switchboard_sim::{SimCredentials, Simulator};
 
@@ -15,7 +15,7 @@ pub fn settings_for(
     sim: &Simulator,
     credentials: &SimCredentials,
     port: u16,
-) -> Result<Settings, ConfigError> {
+) -> Result<Settings, ConfigErrors> {
     let listen = SocketAddr::from(([127, 0, 0, 1], port));
     let overrides: Vec<(String, String)> = vec![
         ("server.listen".into(), listen.to_string()),
@@ -67,21 +67,33 @@ pub fn settings_for(
     config::resolve(tree, &|name| std::env::var(name).ok())
 }
 
-pub async fn run(port: u16) -> std::io::Result<()> {
+/// The simulator's port unless `--sim-port` says otherwise: fixed, so that the README's
+/// simulator examples can be pasted as written.
+pub const DEFAULT_SIM_PORT: u16 = 8090;
+
+pub async fn run(port: u16, sim_port: u16) -> std::io::Result<()> {
+    let listen = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = TcpListener::bind(listen).map_err(|e| app::bind_error(listen, e, "--port"))?;
     let credentials = SimCredentials::sandbox();
-    let sim = Simulator::start(SocketAddr::from(([127, 0, 0, 1], 0)), credentials.clone()).await?;
-    let settings =
-        settings_for(&sim, &credentials, port).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let listener = TcpListener::bind(settings.server.listen)?;
+    let sim_addr = SocketAddr::from(([127, 0, 0, 1], sim_port));
+    let sim = Simulator::start(sim_addr, credentials.clone())
+        .await
+        .map_err(|e| app::bind_error(sim_addr, e, "--sim-port"))?;
+    let settings = settings_for(&sim, &credentials, listener.local_addr()?.port())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let token = settings
         .clients
         .first()
         .map(|c| secrecy::ExposeSecret::expose_secret(&c.token).to_string())
         .unwrap_or_default();
     let gateway = format!("http://{}", listener.local_addr()?);
-    let (server, _state) = app::start(settings, listener, Signals::Handle).await?;
+    let (server, state) = app::start(settings, listener, Signals::Handle).await?;
     println!("{}", banner(&gateway, &sim.base_url(), &token));
-    server.await
+    let served = server.await;
+    // Everything stops before the process exits, so nothing logs into a closed log writer.
+    sim.stop().await;
+    state.store.close().await;
+    served
 }
 
 fn banner(gateway: &str, sim: &str, token: &str) -> String {

@@ -5,6 +5,7 @@
 //! dropped (a full buffer makes loggers wait), and the returned guard flushes what is left
 //! when it is dropped at exit.
 
+use std::io::IsTerminal;
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
@@ -16,6 +17,8 @@ pub fn init() -> WorkerGuard {
         .finish(std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours for a terminal only, not for files and log collectors.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(writer)
         .try_init();
     guard

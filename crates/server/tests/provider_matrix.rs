@@ -1476,11 +1476,18 @@ async fn meta_errors_are_keyed_on_the_code_not_the_status() {
     let gw = gateway().await;
     // (status, body, unified code, provider_code)
     let cases: &[(u16, &str, &str, &str)] = &[
+        // Inside a 2xx, Meta may have taken the message: final, never failed over.
         (
             200,
             r#"{"error":{"message":"(#131026) Message Undeliverable","type":"OAuthException","code":131026,"fbtrace_id":"A1"}}"#,
-            "recipient_unreachable",
+            "provider_error",
             "131026",
+        ),
+        (
+            200,
+            r#"{"error":{"message":"(#131000) Something went wrong","type":"OAuthException","code":131000,"fbtrace_id":"A0"}}"#,
+            "provider_error",
+            "131000",
         ),
         (
             400,

@@ -389,6 +389,11 @@ async fn request_ids_are_echoed_or_generated() {
     assert_eq!(reply.body["error"]["request_id"], generated);
     let reply = gw.get("/v1/nothing-here").await;
     assert_eq!((reply.status, reply.error_code()), (404, "not_found"));
+    // The base URL says what this is and where to look.
+    let reply = gw.get("/").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body["service"], "switchboard");
+    assert_eq!(reply.body["api"], "/v1/messages");
     gw.stop().await;
 }
 

@@ -13,6 +13,7 @@ use switchboard_core::ErrorCode;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
+        .route("/", web::get().to(health::index))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(providers::metrics))

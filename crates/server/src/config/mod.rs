@@ -37,6 +37,31 @@ impl ConfigError {
     }
 }
 
+/// Every problem found in a configuration, in the order met; never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(error: ConfigError) -> Self {
+        ConfigErrors(vec![error])
+    }
+}
+
+/// One problem on one line; several as a count followed by one indented line each.
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "{one}"),
+            many => {
+                write!(f, "{} problems:", many.len())?;
+                many.iter().try_for_each(|e| write!(f, "\n  {e}"))
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
 impl From<ValidationError> for ConfigError {
     fn from(e: ValidationError) -> Self {
         ConfigError::new(e.field, e.message)
@@ -222,6 +247,6 @@ fn without_source_lines(message: &str) -> String {
 }
 
 /// Loads and resolves the configuration file, reading secrets from the process environment.
-pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
     resolve(read_layers(path)?, &|name| std::env::var(name).ok())
 }

@@ -1,8 +1,9 @@
 //! Raw configuration tree → [`Settings`].
 
 use super::raw::*;
-use super::secrets::{optional_secret, required_secret, EnvLookup};
+use super::secrets::{EnvLookup, Secrets};
 use super::*;
+use std::collections::BTreeSet;
 use switchboard_core::deserialize_at;
 use switchboard_core::phone::e164_digits;
 use switchboard_generic::{GenericAdapter, GenericSettings};
@@ -25,50 +26,90 @@ const DEFAULT_FAILOVER_ON: [ErrorCode; 4] = [
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
-/// Resolves a configuration tree, reading `*_env` secrets through `env`.
-pub fn resolve(tree: config::Config, env: EnvLookup<'_>) -> Result<Settings> {
-    let raw: RawConfig = deserialize_at("", tree)?;
-    let server = resolve_server(&raw.server)?;
-    let store_url = resolve_store(&raw.store)?;
-    let clients = resolve_clients(&raw.clients, env)?;
+/// Resolves a configuration tree, reading `*_env` secrets through `env`. Every problem found
+/// is reported, not just the first (a key the file gets wrong in its structure — an unknown
+/// key, a wrong type — stops the reading of that tree at once, though).
+pub fn resolve(
+    tree: config::Config,
+    env: EnvLookup<'_>,
+) -> std::result::Result<Settings, ConfigErrors> {
+    let raw: RawConfig =
+        deserialize_at("", tree).map_err(|e| ConfigErrors::from(ConfigError::from(e)))?;
+    let secrets = Secrets::new(env);
+    let mut problems = Vec::new();
+    let server = resolve_server(&raw.server)
+        .map_err(|e| problems.push(e))
+        .ok();
+    let store_url = resolve_store(&raw.store).map_err(|e| problems.push(e)).ok();
+    let clients = resolve_clients(&raw.clients, &secrets, &mut problems);
+    let public_url = server.as_ref().map_or_else(
+        || format!("http://{DEFAULT_LISTEN}"),
+        |s| s.public_url.clone(),
+    );
 
     let mut providers = BTreeMap::new();
     let mut endpoints = BTreeMap::new();
+    let mut unusable = BTreeSet::new();
     for (name, value) in &raw.providers {
-        let (provider, provider_endpoints) = resolve_provider(name, value.clone(), &server, env)?;
-        for endpoint in provider_endpoints {
-            endpoints.insert(endpoint.id.clone(), Arc::new(endpoint));
+        match resolve_provider(name, value.clone(), &public_url, &secrets) {
+            Ok((provider, provider_endpoints)) => {
+                for endpoint in provider_endpoints {
+                    endpoints.insert(endpoint.id.clone(), Arc::new(endpoint));
+                }
+                providers.insert(name.clone(), provider);
+            }
+            Err(error) => {
+                problems.push(error);
+                unusable.insert(name.clone());
+            }
         }
-        providers.insert(name.clone(), provider);
     }
 
-    let senders = resolve_senders(&raw.senders, &providers)?;
+    let senders = resolve_senders(&raw.senders, &providers, &unusable, &mut problems);
     let default_sender = match &raw.routing.default_sender {
         None => None,
         Some(number) => {
             let key = "routing.default_sender";
-            let number = normalize_number(key, number)?;
-            if !senders.contains_key(&number) {
-                return Err(ConfigError::new(
-                    key,
-                    format!("{number} is not one of [[senders]]"),
-                ));
+            // A sender whose entry has a problem is not in `senders`: that problem is reported.
+            let every_sender_resolved = senders.len() == raw.senders.len();
+            match normalize_number(key, number) {
+                Ok(number) if senders.contains_key(&number) || !every_sender_resolved => {
+                    Some(number)
+                }
+                Ok(number) => {
+                    problems.push(ConfigError::new(
+                        key,
+                        format!("{number} is not one of [[senders]]"),
+                    ));
+                    None
+                }
+                Err(error) => {
+                    problems.push(error);
+                    None
+                }
             }
-            Some(number)
         }
     };
+    let resilience = resolve_resilience(&raw.resilience)
+        .map_err(|e| problems.push(e))
+        .ok();
+    let webhooks = resolve_webhooks(&raw.webhooks, &secrets, &mut problems);
 
-    Ok(Settings {
-        server,
-        store_url,
-        clients,
-        providers,
-        endpoints,
-        senders,
-        default_sender,
-        resilience: resolve_resilience(&raw.resilience)?,
-        webhooks: resolve_webhooks(&raw.webhooks, env)?,
-    })
+    problems.extend(secrets.into_problems());
+    match (server, store_url, resilience) {
+        (Some(server), Some(store_url), Some(resilience)) if problems.is_empty() => Ok(Settings {
+            server,
+            store_url,
+            clients,
+            providers,
+            endpoints,
+            senders,
+            default_sender,
+            resilience,
+            webhooks,
+        }),
+        _ => Err(ConfigErrors(problems)),
+    }
 }
 
 fn resolve_server(raw: &RawServer) -> Result<ServerSettings> {
@@ -109,38 +150,40 @@ fn resolve_store(raw: &RawStore) -> Result<String> {
     Ok(url.to_string())
 }
 
-fn resolve_clients(raw: &[RawClient], env: EnvLookup<'_>) -> Result<Vec<Client>> {
+fn resolve_clients(
+    raw: &[RawClient],
+    secrets: &Secrets<'_>,
+    problems: &mut Vec<ConfigError>,
+) -> Vec<Client> {
     let mut clients: Vec<Client> = Vec::new();
     for (i, client) in raw.iter().enumerate() {
         let key = format!("clients[{i}]");
         if client.name.trim().is_empty() {
-            return Err(ConfigError::new(format!("{key}.name"), "must not be empty"));
-        }
-        if clients.iter().any(|c| c.name == client.name) {
-            return Err(ConfigError::new(
+            problems.push(ConfigError::new(format!("{key}.name"), "must not be empty"));
+        } else if clients.iter().any(|c| c.name == client.name) {
+            problems.push(ConfigError::new(
                 format!("{key}.name"),
                 format!("duplicate client {}", client.name),
             ));
         }
-        let token = required_secret(
+        let token = secrets.required(
             &format!("{key}.token"),
             client.token.as_deref(),
             client.token_env.as_deref(),
-            env,
-        )?;
+        );
         clients.push(Client {
             name: client.name.clone(),
             token,
         });
     }
-    Ok(clients)
+    clients
 }
 
 fn resolve_provider(
     name: &str,
     value: config::Value,
-    server: &ServerSettings,
-    env: EnvLookup<'_>,
+    public_url: &str,
+    secrets: &Secrets<'_>,
 ) -> Result<(Provider, Vec<Endpoint>)> {
     let key = format!("providers.{name}");
     if name.is_empty()
@@ -160,9 +203,15 @@ fn resolve_provider(
         .and_then(|table| table.get("kind").cloned())
         .and_then(|kind| kind.into_string().ok());
     match kind.as_deref() {
-        Some("meta") => resolve_meta(name, &key, deserialize_at(&key, value)?, env),
-        Some("kaleyra") => resolve_kaleyra(name, &key, deserialize_at(&key, value)?, env),
-        Some("generic") => resolve_generic(name, &key, deserialize_at(&key, value)?, server, env),
+        Some("meta") => resolve_meta(name, &key, deserialize_at(&key, value)?, secrets),
+        Some("kaleyra") => resolve_kaleyra(name, &key, deserialize_at(&key, value)?, secrets),
+        Some("generic") => resolve_generic(
+            name,
+            &key,
+            deserialize_at(&key, value)?,
+            public_url,
+            secrets,
+        ),
         _ => Err(ConfigError::new(
             format!("{key}.kind"),
             "is required: one of meta, kaleyra, generic",
@@ -184,30 +233,27 @@ fn resolve_meta(
     name: &str,
     key: &str,
     raw: RawMeta,
-    env: EnvLookup<'_>,
+    secrets: &Secrets<'_>,
 ) -> Result<(Provider, Vec<Endpoint>)> {
     let base_url = http_url(
         &format!("{key}.base_url"),
         raw.base_url.as_deref().unwrap_or(DEFAULT_META_BASE_URL),
     )?;
-    let access_token = required_secret(
+    let access_token = secrets.required(
         &format!("{key}.access_token"),
         raw.access_token.as_deref(),
         raw.access_token_env.as_deref(),
-        env,
-    )?;
-    let app_secret = optional_secret(
+    );
+    let app_secret = secrets.optional(
         &format!("{key}.app_secret"),
         raw.app_secret.as_deref(),
         raw.app_secret_env.as_deref(),
-        env,
-    )?;
-    let verify_token = optional_secret(
+    );
+    let verify_token = secrets.optional(
         &format!("{key}.verify_token"),
         raw.verify_token.as_deref(),
         raw.verify_token_env.as_deref(),
-        env,
-    )?;
+    );
     let timeout = timeout(key, raw.timeout_ms)?;
     let adapter = Arc::new(MetaAdapter::new(MetaSettings {
         base_url: base_url.clone(),
@@ -245,7 +291,7 @@ fn resolve_kaleyra(
     name: &str,
     key: &str,
     raw: RawKaleyra,
-    env: EnvLookup<'_>,
+    secrets: &Secrets<'_>,
 ) -> Result<(Provider, Vec<Endpoint>)> {
     let wa_source = raw.wa_source.unwrap_or_else(|| "api".to_string());
     if !switchboard_kaleyra::WA_SOURCES.contains(&wa_source.as_str()) {
@@ -257,18 +303,16 @@ fn resolve_kaleyra(
             ),
         ));
     }
-    let instance_key = optional_secret(
+    let instance_key = secrets.optional(
         &format!("{key}.api_key"),
         raw.api_key.as_deref(),
         raw.api_key_env.as_deref(),
-        env,
-    )?;
-    let callback_token = optional_secret(
+    );
+    let callback_token = secrets.optional(
         &format!("{key}.callback_token"),
         raw.callback_token.as_deref(),
         raw.callback_token_env.as_deref(),
-        env,
-    )?;
+    );
     let timeout = timeout(key, raw.timeout_ms)?;
     if raw.pods.is_empty() {
         return Err(ConfigError::new(
@@ -295,19 +339,24 @@ fn resolve_kaleyra(
                 "is required (on the instance or on every pod)",
             )
         })?;
-        let api_key = match optional_secret(
-            &format!("{pod_key}.api_key"),
-            pod.api_key.as_deref(),
-            pod.api_key_env.as_deref(),
-            env,
-        )? {
-            Some(pod_key) => pod_key,
-            None => instance_key.clone().ok_or_else(|| {
-                ConfigError::new(
-                    format!("{key}.api_key"),
+        let pod_names_a_key = pod.api_key.is_some() || pod.api_key_env.is_some();
+        let instance_names_a_key = raw.api_key.is_some() || raw.api_key_env.is_some();
+        let api_key = match &instance_key {
+            _ if pod_names_a_key => secrets.required(
+                &format!("{pod_key}.api_key"),
+                pod.api_key.as_deref(),
+                pod.api_key_env.as_deref(),
+            ),
+            Some(instance_key) => instance_key.clone(),
+            // Its variable is missing: already reported.
+            None if instance_names_a_key => SecretString::from(String::new()),
+            None => {
+                secrets.report(ConfigError::new(
+                    format!("{pod_key}.api_key"),
                     "is required: give api_key or api_key_env (on the instance or on every pod)",
-                )
-            })?,
+                ));
+                SecretString::from(String::new())
+            }
         };
         let adapter = KaleyraAdapter::new(KaleyraSettings {
             base_url: base_url.clone(),
@@ -338,8 +387,8 @@ fn resolve_generic(
     name: &str,
     key: &str,
     raw: RawGeneric,
-    server: &ServerSettings,
-    env: EnvLookup<'_>,
+    public_url: &str,
+    secrets: &Secrets<'_>,
 ) -> Result<(Provider, Vec<Endpoint>)> {
     let base_url = http_url(&format!("{key}.base_url"), &raw.base_url)?;
     let path = raw
@@ -351,39 +400,40 @@ fn resolve_generic(
             "must start with '/'",
         ));
     }
-    let auth_value = optional_secret(
-        &format!("{key}.auth_value"),
-        raw.auth_value.as_deref(),
-        raw.auth_value_env.as_deref(),
-        env,
-    )?;
-    let auth = match (raw.auth_header, auth_value) {
-        (Some(header), Some(value)) => Some((header, value)),
-        (None, None) => None,
-        (Some(_), None) => {
+    let auth_value_given = raw.auth_value.is_some() || raw.auth_value_env.is_some();
+    let auth = match (raw.auth_header, auth_value_given) {
+        (Some(header), true) => {
+            let value = secrets.required(
+                &format!("{key}.auth_value"),
+                raw.auth_value.as_deref(),
+                raw.auth_value_env.as_deref(),
+            );
+            Some((header, value))
+        }
+        (None, false) => None,
+        (Some(_), false) => {
             return Err(ConfigError::new(
                 format!("{key}.auth_value"),
                 "is required when auth_header is set",
             ))
         }
-        (None, Some(_)) => {
+        (None, true) => {
             return Err(ConfigError::new(
                 format!("{key}.auth_header"),
                 "is required when auth_value is set",
             ))
         }
     };
-    let callback_token = optional_secret(
+    let callback_token = secrets.optional(
         &format!("{key}.callback_token"),
         raw.callback_token.as_deref(),
         raw.callback_token_env.as_deref(),
-        env,
-    )?;
+    );
     let adapter = GenericAdapter::new(GenericSettings {
         base_url: base_url.clone(),
         path,
         auth,
-        callbacks_url: Some(format!("{}/webhooks/{name}", server.public_url)),
+        callbacks_url: Some(format!("{public_url}/webhooks/{name}")),
     });
     let endpoint = Endpoint {
         id: name.to_string(),
@@ -406,53 +456,73 @@ fn resolve_generic(
 fn resolve_senders(
     raw: &[RawSender],
     providers: &BTreeMap<String, Provider>,
-) -> Result<BTreeMap<String, Sender>> {
+    unusable: &BTreeSet<String>,
+    problems: &mut Vec<ConfigError>,
+) -> BTreeMap<String, Sender> {
     let mut senders = BTreeMap::new();
     for (i, sender) in raw.iter().enumerate() {
-        let key = format!("senders[{i}]");
-        let number = normalize_number(&format!("{key}.number"), &sender.number)?;
-        if sender.route.is_empty() {
+        match resolve_sender(&format!("senders[{i}]"), sender, providers, unusable) {
+            Ok(resolved) if senders.contains_key(&resolved.number) => {
+                problems.push(ConfigError::new(
+                    format!("senders[{i}].number"),
+                    format!("{} is listed twice", resolved.number),
+                ));
+            }
+            Ok(resolved) => {
+                senders.insert(resolved.number.clone(), resolved);
+            }
+            Err(error) => problems.push(error),
+        }
+    }
+    senders
+}
+
+/// One `[[senders]]` entry. A route naming a provider whose own section has a problem is not
+/// checked further (that problem is reported already).
+fn resolve_sender(
+    key: &str,
+    sender: &RawSender,
+    providers: &BTreeMap<String, Provider>,
+    unusable: &BTreeSet<String>,
+) -> Result<Sender> {
+    let number = normalize_number(&format!("{key}.number"), &sender.number)?;
+    if sender.route.is_empty() {
+        return Err(ConfigError::new(
+            format!("{key}.route"),
+            "needs at least one provider",
+        ));
+    }
+    for (r, name) in sender.route.iter().enumerate() {
+        if sender.route[..r].contains(name) {
             return Err(ConfigError::new(
-                format!("{key}.route"),
-                "needs at least one provider",
+                format!("{key}.route[{r}]"),
+                format!("{name} is listed twice"),
             ));
         }
-        for (r, name) in sender.route.iter().enumerate() {
-            let Some(provider) = providers.get(name) else {
-                return Err(ConfigError::new(
-                    format!("{key}.route[{r}]"),
-                    format!(
-                        "{name} is not a configured provider (known: {})",
-                        providers.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                ));
-            };
-            if sender.route[..r].contains(name) {
-                return Err(ConfigError::new(
-                    format!("{key}.route[{r}]"),
-                    format!("{name} is listed twice"),
-                ));
-            }
-            if provider.kind == ProviderKind::Meta && sender.phone_number_id.is_none() {
-                return Err(ConfigError::new(
-                    format!("{key}.phone_number_id"),
-                    format!("is required because the route has the Meta provider {name}"),
-                ));
-            }
+        if unusable.contains(name) {
+            continue;
         }
-        let resolved = Sender {
-            number: number.clone(),
-            route: sender.route.clone(),
-            phone_number_id: sender.phone_number_id.clone(),
-        };
-        if senders.insert(number.clone(), resolved).is_some() {
+        let Some(provider) = providers.get(name) else {
             return Err(ConfigError::new(
-                format!("{key}.number"),
-                format!("{number} is listed twice"),
+                format!("{key}.route[{r}]"),
+                format!(
+                    "{name} is not a configured provider (known: {})",
+                    providers.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        };
+        if provider.kind == ProviderKind::Meta && sender.phone_number_id.is_none() {
+            return Err(ConfigError::new(
+                format!("{key}.phone_number_id"),
+                format!("is required because the route has the Meta provider {name}"),
             ));
         }
     }
-    Ok(senders)
+    Ok(Sender {
+        number,
+        route: sender.route.clone(),
+        phone_number_id: sender.phone_number_id.clone(),
+    })
 }
 
 fn resolve_resilience(raw: &RawResilience) -> Result<Resilience> {
@@ -489,30 +559,30 @@ fn resolve_resilience(raw: &RawResilience) -> Result<Resilience> {
     })
 }
 
-fn resolve_webhooks(raw: &RawWebhooks, env: EnvLookup<'_>) -> Result<Webhooks> {
-    let subscribers = raw
-        .subscribers
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let key = format!("webhooks.subscribers[{i}]");
-            Ok(Subscriber {
-                url: http_url(&format!("{key}.url"), &s.url)?,
-                secret: required_secret(
-                    &format!("{key}.secret"),
-                    s.secret.as_deref(),
-                    s.secret_env.as_deref(),
-                    env,
-                )?,
-            })
-        })
-        .collect::<Result<_>>()?;
-    Ok(Webhooks {
+fn resolve_webhooks(
+    raw: &RawWebhooks,
+    secrets: &Secrets<'_>,
+    problems: &mut Vec<ConfigError>,
+) -> Webhooks {
+    let mut subscribers = Vec::new();
+    for (i, s) in raw.subscribers.iter().enumerate() {
+        let key = format!("webhooks.subscribers[{i}]");
+        let secret = secrets.required(
+            &format!("{key}.secret"),
+            s.secret.as_deref(),
+            s.secret_env.as_deref(),
+        );
+        match http_url(&format!("{key}.url"), &s.url) {
+            Ok(url) => subscribers.push(Subscriber { url, secret }),
+            Err(error) => problems.push(error),
+        }
+    }
+    Webhooks {
         callback_hosts_allow: raw.callback_hosts_allow.clone(),
         retry_base_ms: raw.retry_base_ms.unwrap_or(1000),
         max_attempts: raw.max_attempts.unwrap_or(8),
         subscribers,
-    })
+    }
 }
 
 fn normalize_number(key: &str, number: &str) -> Result<String> {

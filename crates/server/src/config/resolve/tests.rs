@@ -29,13 +29,75 @@ fn production_env() -> HashMap<&'static str, &'static str> {
     ])
 }
 
-fn resolve_with(toml: &str, env: &HashMap<&str, &str>) -> Result<Settings> {
+fn resolve_with(
+    toml: &str,
+    env: &HashMap<&str, &str>,
+) -> std::result::Result<Settings, ConfigErrors> {
     resolve(tree(toml), &|name| env.get(name).map(|v| v.to_string()))
 }
 
+/// The one problem in `toml`.
 #[track_caller]
 fn error_key(toml: &str) -> ConfigError {
-    resolve_with(toml, &production_env()).expect_err("should be invalid")
+    let errors = resolve_with(toml, &production_env()).expect_err("should be invalid");
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    errors.0[0].clone()
+}
+
+#[test]
+fn every_problem_is_reported_in_one_run() {
+    let errors = resolve_with(PRODUCTION_EXAMPLE, &HashMap::new()).expect_err("no variables set");
+    let keys: Vec<&str> = errors.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "clients[0].token_env",
+            "clients[1].token_env",
+            "providers.kaleyra.api_key_env",
+            "providers.kaleyra.callback_token_env",
+            "providers.kaleyra.pods[1].api_key_env",
+            "providers.kaleyra.pods[2].api_key_env",
+            "providers.legacy.auth_value_env",
+            "providers.legacy.callback_token_env",
+            "providers.meta.access_token_env",
+            "providers.meta.app_secret_env",
+            "providers.meta.verify_token_env",
+            "webhooks.subscribers[0].secret_env",
+        ]
+    );
+    let text = errors.to_string();
+    assert!(
+        text.starts_with(
+            "12 problems:\n  clients[0].token_env: environment variable ORDERS_TOKEN is not set"
+        ),
+        "{text}"
+    );
+    for variable in production_env().keys() {
+        assert!(text.contains(variable), "{variable} missing from\n{text}");
+    }
+
+    // Problems of other kinds come in the same report.
+    let mut env = production_env();
+    env.remove("META_APP_SECRET");
+    let broken = PRODUCTION_EXAMPLE
+        .replace("max_body_bytes = 65536", "max_body_bytes = 0")
+        .replace("wa_source = \"api\"", "wa_source = \"sms\"")
+        .replace(
+            "default_sender = \"+15550783881\"",
+            "default_sender = \"+15559999999\"",
+        );
+    let errors = resolve_with(&broken, &env).expect_err("invalid");
+    let keys: Vec<&str> = errors.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "server.max_body_bytes",
+            "providers.kaleyra.wa_source",
+            "routing.default_sender",
+            "providers.meta.app_secret_env",
+        ],
+        "{errors}"
+    );
 }
 
 #[test]
@@ -150,7 +212,9 @@ fn secrets_need_exactly_one_form_and_a_set_variable() {
     assert_eq!(e.key, "providers.meta.access_token");
     let mut env = production_env();
     env.remove("META_ACCESS_TOKEN");
-    let e = resolve_with(PRODUCTION_EXAMPLE, &env).unwrap_err();
+    let errors = resolve_with(PRODUCTION_EXAMPLE, &env).unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    let e = &errors.0[0];
     assert_eq!(e.key, "providers.meta.access_token_env");
     assert!(e.message.contains("META_ACCESS_TOKEN"), "{}", e.message);
     assert!(!e.message.contains("meta-secret-token"));
