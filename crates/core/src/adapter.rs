@@ -179,7 +179,7 @@ pub fn code_for_status(status: u16) -> ErrorCode {
     }
 }
 
-/// The unified code of a provider error: the contract's HTTP-level rules come first — 429 is
+/// The unified code of a provider error: the HTTP-level rules of docs/errors.md come first — 429 is
 /// `rate_limited` and any 5xx is `provider_unavailable`, whatever the body says — then the
 /// provider's own code as the adapter mapped it, then the status alone.
 pub fn unified_code(status: u16, mapped: Option<ErrorCode>) -> ErrorCode {

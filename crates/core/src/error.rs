@@ -1,4 +1,4 @@
-//! The closed set of error codes (CONTRACT 3.2) and the values that carry them.
+//! The closed set of error codes (docs/errors.md) and the values that carry them.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -1,4 +1,4 @@
-//! What provider webhooks report, in provider-neutral terms (CONTRACT 5): the adapters parse
+//! What provider webhooks report, in provider-neutral terms (docs/webhooks-and-events.md): the adapters parse
 //! their providers' bodies into these values, and the server correlates them to stored messages.
 
 use crate::error::ErrorCode;
@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 
-/// A message's status as Switchboard reports it (CONTRACT 3.4).
+/// A message's status as Switchboard reports it (docs/api.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
@@ -128,7 +128,7 @@ pub struct StatusUpdate {
     pub error: Option<EventError>,
 }
 
-/// The error of a failed status, in the same shape as an attempt error (CONTRACT 3.2): the
+/// The error of a failed status, in the same shape as an attempt error (docs/errors.md): the
 /// unified code beside the provider's own words, carried verbatim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventError {
@@ -167,7 +167,7 @@ pub struct InboundMessage {
     pub occurred_at: Option<i64>,
     /// Provider id of the message this one replies to (`context.id`, Kaleyra `reply_to`).
     pub context_id: Option<String>,
-    /// CONTRACT 5's `inbound` object, ready to serialize: `{type, text?, reply?{id,title},
+    /// the `inbound` object of docs/webhooks-and-events.md, ready to serialize: `{type, text?, reply?{id,title},
     /// button?{payload,text}, …}`; media and other types keep the provider's object under
     /// their type name.
     pub inbound: Value,
@@ -186,7 +186,7 @@ pub struct CallEvent {
     pub to: Option<String>,
     /// Unix seconds.
     pub occurred_at: Option<i64>,
-    /// CONTRACT 5's `call` object: `{id, direction, cta_payload?, deeplink_payload?, status?,
+    /// the `call` object of docs/webhooks-and-events.md: `{id, direction, cta_payload?, deeplink_payload?, status?,
     /// duration_secs?}`, values as the provider sent them.
     pub call: Value,
     /// Switchboard's id when the provider echoes `biz_opaque_callback_data`.

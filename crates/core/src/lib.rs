@@ -2,7 +2,7 @@
 //!
 //! * [`message`]: the typed model of a message as callers send it (Meta's message object plus
 //!   Switchboard's own fields), keeping every field it does not know so it can travel on.
-//! * [`parse`] and [`validate`]: bytes → model, and the contract's rules, each failure naming
+//! * [`parse`] and [`validate`]: bytes → model, and the validation rules, each failure naming
 //!   the JSON path of the offending field.
 //! * [`error`]: the closed set of error codes with their HTTP status and retryability, and the
 //!   failure value that carries a provider's answer verbatim.

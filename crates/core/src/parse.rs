@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 /// The path used when the whole document is at fault (not JSON, not an object).
 pub const ROOT: &str = "$";
 
-/// Parses the body of `POST /v1/messages`. Checks shapes and JSON types only; the contract's
+/// Parses the body of `POST /v1/messages`. Checks shapes and JSON types only; the validation
 /// rules are [`crate::validate::validate`]'s job.
 pub fn parse_message(body: &[u8]) -> Result<OutboundMessage, ValidationError> {
     let value: Value = serde_json::from_slice(body)

@@ -1,4 +1,4 @@
-//! The contract's validation rules (CONTRACT 3.1), run before any adapter. Each failure names
+//! The validation rules (docs/api.md), run before any adapter. Each failure names
 //! the JSON path of the offending field and says what is allowed.
 
 use crate::error::ValidationError;
@@ -69,7 +69,7 @@ fn http_url(field: &str, value: &str) -> Result<url::Url, ValidationError> {
     }
 }
 
-/// Checks every rule of CONTRACT 3.1 on a parsed message.
+/// Checks every validation rule of docs/api.md on a parsed message.
 pub fn validate(message: &OutboundMessage, policy: &ValidationPolicy) -> Check {
     validate_envelope(&message.envelope, policy)?;
     match &message.content {

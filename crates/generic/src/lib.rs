@@ -1,4 +1,4 @@
-//! Adapter for the generic from/to/body WhatsApp API (CONTRACT 4 "Generic"): pure rendering of
+//! Adapter for the generic from/to/body WhatsApp API (docs/providers.md): pure rendering of
 //! `POST {base_url}{path}` and classification of its answers. No network, clock or store.
 //! [`webhook`] parses its status callbacks.
 

@@ -1,4 +1,4 @@
-//! The generic API's status callbacks (CONTRACT 5): `{"externalId", "status", "timestamp"?,
+//! The generic API's status callbacks (docs/webhooks-and-events.md): `{"externalId", "status", "timestamp"?,
 //! "error"?: {"code", "message"}}`. `externalId` is Switchboard's own id, sent with the message,
 //! so it is the only correlation there is. Proof (a shared token header) is the server's business.
 

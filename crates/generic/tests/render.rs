@@ -82,8 +82,8 @@ fn assert_golden(input: Value, fixture_name: &str) {
     assert_eq!(request.body, fixture(fixture_name));
 }
 
-// Each fixture is the documented example exactly, plus `externalId` and `callbacks` (which the
-// contract adds), and with `to` as "+<digits>": the contract requires the `+`, and the doc's
+// Each fixture is the documented example exactly, plus `externalId` and `callbacks` (which Switchboard
+// adds), and with `to` as "+<digits>": Switchboard requires the `+`, and the doc's
 // parameter table says E.164 with '+', although its image and contacts examples omit it.
 
 #[test]

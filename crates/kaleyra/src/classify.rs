@@ -1,4 +1,4 @@
-//! Kaleyra's answer → accepted or a unified failure (CONTRACT 3.2). Total: any status, any
+//! Kaleyra's answer → accepted or a unified failure (docs/errors.md). Total: any status, any
 //! bytes; whatever cannot be read falls back to the HTTP status with the raw text kept.
 
 use serde_json::Value;

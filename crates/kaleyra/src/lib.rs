@@ -1,5 +1,5 @@
 //! Kaleyra WhatsApp API v2 adapter: pure rendering of `POST /v2/{sid}/whatsapp/{sender}/messages`
-//! and classification of Kaleyra's answers (CONTRACT 4). One adapter per pod, since an account
+//! and classification of Kaleyra's answers (docs/providers.md). One adapter per pod, since an account
 //! lives in one pod and failover across pods needs per-pod settings. [`webhook`] parses its v2
 //! callbacks.
 

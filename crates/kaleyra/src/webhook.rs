@@ -1,4 +1,4 @@
-//! Kaleyra v2 callbacks (CONTRACT 5): `{"meta_object": {"value": {…}, "field"}, "extra_info":
+//! Kaleyra v2 callbacks (docs/webhooks-and-events.md): `{"meta_object": {"value": {…}, "field"}, "extra_info":
 //! {…}, "status"?, "message_id"?}`. The `value` is Meta's, so Meta's parser reads it; this module
 //! adds what Kaleyra puts around it: its status words, the ids to correlate on, `reply_to` and
 //! `media_url`. Proof (a shared token header) is the server's business.

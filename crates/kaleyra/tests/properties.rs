@@ -11,7 +11,7 @@ use switchboard_core::{
 };
 use switchboard_kaleyra::{KaleyraAdapter, KaleyraSettings};
 
-/// Kaleyra codes with a mapping of their own (CONTRACT 3.2).
+/// Kaleyra codes with a mapping of their own (docs/errors.md).
 const MAPPED: &[&str] = &[
     "RBC001", "WA401", "WA-401", "WA400", "E110", "WAV2101", "WA500",
 ];

@@ -1,11 +1,11 @@
-//! Graph's answers → accepted or a classified failure (CONTRACT 3.2). Total: any status and any
+//! Graph's answers → accepted or a classified failure (docs/errors.md). Total: any status and any
 //! bytes get an answer; what cannot be parsed is classified by HTTP status with the raw text kept.
 
 use serde_json::Value;
 use switchboard_core::adapter::unified_code;
 use switchboard_core::{Accepted, ErrorCode, ProviderFailure, ProviderResponse};
 
-/// The unified code for one of Meta's error `code`s (CONTRACT 3.2), or `None` when Switchboard
+/// The unified code for one of Meta's error `code`s (docs/errors.md), or `None` when Switchboard
 /// does not map it (then the HTTP status decides). Also fits the `errors[].code` of status
 /// webhooks.
 pub fn meta_error_code(code: i64) -> Option<ErrorCode> {
@@ -48,7 +48,7 @@ pub(crate) fn classify_with<T>(
             return Ok(accepted);
         }
     }
-    // Meta says to key on `code`, not on the HTTP status; the contract's HTTP-level rules
+    // Meta says to key on `code`, not on the HTTP status; the HTTP-level rules of docs/errors.md
     // (429, 5xx) still come first, see `unified_code`.
     if let Some(mut failure) = json.as_ref().and_then(|body| graph_error(response, body)) {
         if response.is_success() {

@@ -1,4 +1,4 @@
-//! Meta WhatsApp Cloud API adapter (CONTRACT 4): pure rendering of
+//! Meta WhatsApp Cloud API adapter (docs/providers.md): pure rendering of
 //! `POST {base_url}/{api_version}/{phone_number_id}/messages` and classification of Graph's
 //! answers. Meta's message object *is* the neutral model, so rendering only adds what the
 //! contract adds and never drops a field. [`webhook`] proves and parses Meta's webhooks.

@@ -1,4 +1,4 @@
-//! `POST /v1/templates` through Meta (CONTRACT 3.4): the body is Meta's template-creation object,
+//! `POST /v1/templates` through Meta (docs/api.md): the body is Meta's template-creation object,
 //! checked for the rules Switchboard owns and otherwise passed through unchanged.
 
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! Meta's webhooks (CONTRACT 5): `X-Hub-Signature-256` proof, and the envelope
+//! Meta's webhooks (docs/webhooks-and-events.md): `X-Hub-Signature-256` proof, and the envelope
 //! `{"object","entry":[{"changes":[{"field","value":{…}}]}]}` → provider-neutral events.
 //!
 //! Parsing is lenient by design: Meta redelivers anything not answered 200 for days, so what

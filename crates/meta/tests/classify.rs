@@ -1,4 +1,4 @@
-//! Classification of Meta's answers: one row per Meta code of CONTRACT 3.2, then the bodies a
+//! Classification of Meta's answers: one row per Meta code of docs/errors.md, then the bodies a
 //! provider outage produces, then successes.
 
 mod common;
@@ -142,7 +142,7 @@ fn every_meta_code_of_the_contract_maps_to_its_unified_code() {
 
 #[test]
 fn the_table_covers_every_code_of_the_contract() {
-    for (unified, codes) in CONTRACT_META_CODES {
+    for (unified, codes) in DOCUMENTED_META_CODES {
         for code in *codes {
             let row = ROWS.iter().find(|r| r.code == *code);
             assert!(
@@ -197,7 +197,7 @@ fn code_as_a_string_is_accepted() {
 
 #[test]
 fn http_429_and_5xx_decide_first_then_the_code_wins_over_the_status() {
-    // CONTRACT 3.2: HTTP 429 is rate_limited and a 5xx of any body is provider_unavailable;
+    // docs/errors.md: HTTP 429 is rate_limited and a 5xx of any body is provider_unavailable;
     // otherwise Meta's code decides, whatever the status (Meta: don't key on the status).
     for (status, code, expected) in [
         (500, 131047, ProviderUnavailable),

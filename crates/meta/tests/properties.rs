@@ -1,5 +1,5 @@
-//! Properties over arbitrary input: classification is total and honours the contract's
-//! fallbacks; rendering never panics and always adds what the contract adds.
+//! Properties over arbitrary input: classification is total and honours the documented
+//! fallbacks; rendering never panics and always adds what Switchboard adds.
 
 mod common;
 
@@ -24,7 +24,7 @@ fn graph_code(body: &Value) -> Option<String> {
 /// Graph error bodies (which the shared `provider_body()` rarely produces): every mapped code,
 /// arbitrary numbers, codes as strings, odd JSON in every field, sometimes beside `messages`.
 fn graph_error_body() -> impl Strategy<Value = Vec<u8>> {
-    let mapped: Vec<i64> = CONTRACT_META_CODES
+    let mapped: Vec<i64> = DOCUMENTED_META_CODES
         .iter()
         .flat_map(|(_, codes)| codes.iter().copied())
         .chain(200..=299)

@@ -1,4 +1,4 @@
-//! `validate_template_creation` (CONTRACT 3.4): one test per rule, each on the field path.
+//! `validate_template_creation` (docs/api.md): one test per rule, each on the field path.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! `switchboard serve | sandbox | config check` (CONTRACT 1).
+//! `switchboard serve | sandbox | config check` (docs/configuration.md).
 
 use crate::{app, config, sandbox, telemetry};
 use clap::{Parser, Subcommand};

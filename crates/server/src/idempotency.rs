@@ -1,4 +1,4 @@
-//! `Idempotency-Key` (CONTRACT 3.1): the first request's final response is kept for 24 h per
+//! `Idempotency-Key` (docs/api.md): the first request's final response is kept for 24 h per
 //! client and key, in the store — so it holds across restarts and across replicas sharing
 //! one PostgreSQL. A repeat with the same body gets it again, a repeat with another body is
 //! refused, a repeat while the first is in flight gets 409.

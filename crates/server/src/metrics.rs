@@ -1,4 +1,4 @@
-//! `GET /metrics` (CONTRACT 3.4): Prometheus text for requests by route and status, provider
+//! `GET /metrics` (docs/api.md): Prometheus text for requests by route and status, provider
 //! attempts by endpoint/outcome/code, provider latency, circuit state, webhook events in and
 //! event deliveries out.
 //!

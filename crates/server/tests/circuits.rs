@@ -1,4 +1,4 @@
-//! Circuits per endpoint (CONTRACT 3.3), `GET /v1/providers` and `GET /metrics`, over real
+//! Circuits per endpoint (docs/failover.md), `GET /v1/providers` and `GET /metrics`, over real
 //! HTTP against the simulator.
 
 mod common;

@@ -2,7 +2,7 @@ mod common;
 
 // The provider matrix over real HTTP against the simulator: every message type through every
 // provider that can carry it (the exact request each provider received), every documented
-// provider error through the API (CONTRACT 3.2), failover per code (3.3), provider bodies of
+// provider error through the API (docs/errors.md), failover per code (docs/failover.md), provider bodies of
 // every shape (never a 500), and timeouts.
 
 use common::{Gateway, Reply};
@@ -46,7 +46,7 @@ fn object(value: &Value) -> Map<String, Value> {
     value.as_object().expect("a JSON object").clone()
 }
 
-/// The one error shape of CONTRACT 3.2, whatever the code.
+/// The one error shape of docs/errors.md, whatever the code.
 fn assert_error_shape(reply: &Reply, context: &str) {
     let error = &reply.body["error"];
     assert!(
@@ -587,14 +587,14 @@ async fn what_the_generic_api_cannot_carry_is_refused_and_nothing_is_sent() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2. Every provider error row of CONTRACT 3.2 through the HTTP API
+// 2. Every provider error row of docs/errors.md through the HTTP API
 // ---------------------------------------------------------------------------------------------
 
 fn text_via(provider: &str) -> Value {
     json!({"to": TO, "type": "text", "text": {"body": "Hello"}, "provider": provider})
 }
 
-/// Meta's documented codes (CONTRACT 3.2) with the unified code each must become.
+/// Meta's documented codes (docs/errors.md) with the unified code each must become.
 const META_CODES: &[(&str, &[u32])] = &[
     ("invalid_request", &[100, 131008, 131009, 135000]),
     (

@@ -1,4 +1,4 @@
-//! Webhooks in, message status, events out (CONTRACT 3.4 and 5), end to end over HTTP: the
+//! Webhooks in, message status, events out (docs/api.md, docs/webhooks-and-events.md), end to end over HTTP: the
 //! gateway sends through the simulator, a provider webhook comes back, `GET /v1/messages/{id}`
 //! shows it, and subscribers (wiremock) receive the signed event.
 
@@ -62,7 +62,7 @@ async fn received(server: &MockServer, n: usize) -> Vec<Request> {
     panic!("expected {n} deliveries, got {got}");
 }
 
-/// Checks the CONTRACT 5 headers and signature, and returns the event.
+/// Checks the docs/webhooks-and-events.md headers and signature, and returns the event.
 fn verified_event(request: &Request, secret: &str) -> Value {
     let header = |name: &str| {
         request

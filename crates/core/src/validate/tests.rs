@@ -1,4 +1,4 @@
-//! One test per rule of CONTRACT 3.1: the failing field's path, and the message says what is
+//! One test per validation rule of docs/api.md: the failing field's path, and the message says what is
 //! allowed.
 
 use super::*;

@@ -1,4 +1,4 @@
-//! `messages[]` items: what a user sent, as CONTRACT 5's `inbound` object.
+//! `messages[]` items: what a user sent, as the `inbound` object of docs/webhooks-and-events.md.
 
 use serde_json::{json, Map, Value};
 use switchboard_core::event::{text_field, whole_seconds};

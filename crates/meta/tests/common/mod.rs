@@ -47,9 +47,9 @@ pub fn assert_meta_headers(request: &ProviderRequest) {
     assert!(!format!("{request:?}").contains(TOKEN));
 }
 
-/// CONTRACT 3.2's Meta column, written out independently of the adapter: the oracle for the
+/// The Meta column of docs/errors.md, written out independently of the adapter: the oracle for the
 /// classification tests.
-pub const CONTRACT_META_CODES: &[(ErrorCode, &[i64])] = &[
+pub const DOCUMENTED_META_CODES: &[(ErrorCode, &[i64])] = &[
     (ErrorCode::InvalidRequest, &[100, 131008, 131009, 135000]),
     (
         ErrorCode::RecipientUnreachable,
@@ -80,7 +80,7 @@ pub fn contract_code(code: i64) -> Option<ErrorCode> {
     if (200..=299).contains(&code) {
         return Some(ErrorCode::SenderNotPermitted);
     }
-    CONTRACT_META_CODES
+    DOCUMENTED_META_CODES
         .iter()
         .find(|(_, codes)| codes.contains(&code))
         .map(|(unified, _)| *unified)

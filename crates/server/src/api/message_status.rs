@@ -1,4 +1,4 @@
-//! `GET /v1/messages/{id}` (CONTRACT 3.4): the stored message with its status history. Only
+//! `GET /v1/messages/{id}` (docs/api.md): the stored message with its status history. Only
 //! the client that sent it may read it; to anyone else it does not exist.
 
 use crate::clock;

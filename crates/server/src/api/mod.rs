@@ -1,4 +1,4 @@
-//! The REST API (CONTRACT 3).
+//! The REST API (docs/api.md).
 
 mod call_links;
 mod health;

@@ -1,4 +1,4 @@
-//! The configuration file's shape (CONTRACT 2). Unknown keys are errors, so a typo never
+//! The configuration file's shape (docs/configuration.md). Unknown keys are errors, so a typo never
 //! silently falls back to a default.
 
 use serde::Deserialize;

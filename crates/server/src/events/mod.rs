@@ -1,4 +1,4 @@
-//! Events out (CONTRACT 5): what a provider webhook reported, normalized, and put in the
+//! Events out (docs/webhooks-and-events.md): what a provider webhook reported, normalized, and put in the
 //! store's outbox once per target — every subscriber, and the message's `callback_url`. The
 //! [`delivery`] worker sends them; nothing here waits for a subscriber.
 
@@ -10,7 +10,7 @@ use crate::state::AppState;
 use serde_json::{json, Value};
 use switchboard_store::{MessageRecord, NewDelivery, StoreError};
 
-/// The event types of CONTRACT 5.
+/// The event types of docs/webhooks-and-events.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
     MessageStatus,

@@ -1,4 +1,4 @@
-//! The one error shape (CONTRACT 3.2) every failure is answered with.
+//! The one error shape (docs/errors.md) every failure is answered with.
 
 use crate::send::Attempt;
 use actix_web::http::StatusCode;

@@ -1,4 +1,4 @@
-//! One circuit per endpoint (CONTRACT 3.3): `failure_threshold` consecutive
+//! One circuit per endpoint (docs/failover.md): `failure_threshold` consecutive
 //! `provider_unavailable` / `provider_timeout` outcomes open it; while open the endpoint is
 //! skipped without a network call; after `open_secs` exactly one request probes it
 //! (half-open): success closes it, failure re-opens it.

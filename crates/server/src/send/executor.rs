@@ -1,5 +1,5 @@
 //! The one place Switchboard speaks HTTP to providers: a pooled client, a per-endpoint
-//! timeout, and transport failures mapped to the contract's codes.
+//! timeout, and transport failures mapped to Switchboard's error codes.
 
 use actix_web::web::Bytes;
 use std::time::Duration;

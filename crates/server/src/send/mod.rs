@@ -1,5 +1,5 @@
 //! The send path: route → for each endpoint: render → send → classify → accepted, or the next
-//! endpoint when the failure allows it (CONTRACT 3.3).
+//! endpoint when the failure allows it (docs/failover.md).
 
 pub mod circuit;
 pub mod executor;

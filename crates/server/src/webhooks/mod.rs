@@ -1,4 +1,4 @@
-//! Webhooks in (CONTRACT 5): `GET /webhooks/{instance}` answers Meta's subscription
+//! Webhooks in (docs/webhooks-and-events.md): `GET /webhooks/{instance}` answers Meta's subscription
 //! handshake; `POST /webhooks/{instance}` checks the provider's proof over the raw bytes,
 //! parses the body with the provider's adapter, and hands each event to [`correlate`].
 
