@@ -8,6 +8,8 @@
 //!   failure value that carries a provider's answer verbatim.
 //! * [`adapter`]: what every provider adapter does — render a request, classify a response —
 //!   with no network, clock or store.
+//! * [`provider`]: what a provider crate gives the server — its config section read, its
+//!   endpoints built, its webhooks proven and parsed — and the secret reader it uses.
 //! * [`event`]: what provider webhooks report (statuses, inbound messages, calls), before the
 //!   server correlates it to stored messages.
 
@@ -17,6 +19,7 @@ pub mod event;
 pub mod message;
 pub mod parse;
 pub mod phone;
+pub mod provider;
 pub mod validate;
 
 pub use adapter::{

@@ -3,8 +3,11 @@
 //! [`webhook`] parses its status callbacks.
 
 mod classify;
+mod provider;
 mod render;
 pub mod webhook;
+
+pub use provider::Generic;
 
 use secrecy::SecretString;
 use switchboard_core::{

@@ -4,8 +4,11 @@
 //! callbacks.
 
 mod classify;
+mod provider;
 mod render;
 pub mod webhook;
+
+pub use provider::Kaleyra;
 
 use secrecy::SecretString;
 use switchboard_core::{

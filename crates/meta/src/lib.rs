@@ -4,10 +4,12 @@
 //! contract adds and never drops a field. [`webhook`] proves and parses Meta's webhooks.
 
 mod classify;
+mod provider;
 mod templates;
 pub mod webhook;
 
 pub use classify::meta_error_code;
+pub use provider::{Meta, DEFAULT_API_VERSION, DEFAULT_BASE_URL};
 pub use templates::{validate_template_creation, TemplateCreated};
 
 use secrecy::{ExposeSecret, SecretString};

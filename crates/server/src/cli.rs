@@ -9,7 +9,7 @@ use std::process::ExitCode;
 #[command(
     name = "switchboard",
     version,
-    about = "WhatsApp messaging gateway: one REST API over Meta, Kaleyra and generic providers"
+    about = "WhatsApp messaging gateway: one REST API over several WhatsApp providers"
 )]
 struct Cli {
     #[command(subcommand)]

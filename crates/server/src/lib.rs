@@ -10,6 +10,7 @@ pub mod events;
 pub mod http;
 pub mod idempotency;
 pub mod metrics;
+pub mod providers;
 pub mod sandbox;
 pub mod send;
 pub mod state;

@@ -18,7 +18,7 @@ pub async fn list_providers(state: web::Data<AppState>, _client: ClientName) -> 
             json!({
                 "endpoint": endpoint.id,
                 "provider": endpoint.provider,
-                "kind": endpoint.kind.as_str(),
+                "kind": endpoint.kind,
                 "circuit": snapshot.circuit,
                 "consecutive_failures": snapshot.consecutive_failures,
                 "last_error": snapshot.last_error,

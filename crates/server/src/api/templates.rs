@@ -1,4 +1,4 @@
-//! `POST /v1/templates?provider=NAME`: create a template through a Meta provider.
+//! `POST /v1/templates?provider=NAME`: create a template through a provider that can (Meta).
 
 use crate::http::body::read_limited;
 use crate::http::{ApiError, ClientName, RequestId};
@@ -26,19 +26,19 @@ pub async fn create_template(
     };
     let query = web::Query::<TemplateQuery>::from_query(request.query_string())
         .map_err(|_| invalid("provider", "must be a provider name".into()))?;
-    let meta_providers: Vec<&str> = settings
+    let template_providers: Vec<&str> = settings
         .providers
         .values()
         .filter(|p| p.templates.is_some())
         .map(|p| p.name.as_str())
         .collect();
-    let name = match (&query.provider, meta_providers.as_slice()) {
+    let name = match (&query.provider, template_providers.as_slice()) {
         (Some(name), _) => name.as_str(),
         (None, [only]) => only,
         (None, _) => {
             return Err(invalid(
                 "provider",
-                format!("is required: one of {}", meta_providers.join(", ")),
+                format!("is required: one of {}", template_providers.join(", ")),
             ));
         }
     };
@@ -50,18 +50,11 @@ pub async fn create_template(
             invalid(
                 "provider",
                 format!(
-                    "{name} is not a Meta provider (Meta providers: {})",
-                    meta_providers.join(", ")
+                    "{name} cannot create templates (providers that can: {})",
+                    template_providers.join(", ")
                 ),
             )
         })?;
-    let waba_id = target.waba_id.as_deref().ok_or_else(|| {
-        invalid(
-            "provider",
-            format!("provider {name} has no waba_id configured"),
-        )
-    })?;
-
     let body = read_limited(
         &request,
         payload,
@@ -71,15 +64,17 @@ pub async fn create_template(
     .await?;
     let template: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| invalid("$", format!("the body is not valid JSON: {e}")))?;
-    switchboard_meta::validate_template_creation(&template)
+    let provider_request = target
+        .render(&template)
+        .map_err(|why| invalid("provider", format!("provider {name} {why}")))?;
+    target
+        .validate(&template)
         .map_err(|e| ApiError::invalid(e, &request_id))?;
-
-    let provider_request = target.adapter.render_template_creation(waba_id, &template);
     tracing::info!(client = %client.0, provider = name, "creating template");
     let result = state
         .executor
-        .exchange(&provider_request, target.timeout, |response| {
-            target.adapter.classify_template_creation(response)
+        .exchange(&provider_request, target.timeout(), |response| {
+            target.classify(response)
         })
         .await;
     match result {

@@ -21,7 +21,7 @@ pub fn describe(settings: &Settings) -> String {
             out,
             "  {:<16} {:<8} {}  timeout {}ms  credentials ****",
             endpoint.id,
-            endpoint.kind.as_str(),
+            endpoint.kind,
             endpoint.base_url,
             endpoint.timeout.as_millis()
         );

@@ -1,11 +1,10 @@
 //! Configuration: one TOML file plus `SWITCHBOARD__SECTION__KEY` environment overrides,
-//! resolved into [`Settings`] — secrets read, Kaleyra instances expanded into one endpoint per
-//! pod, routes checked. Every error names the key at fault.
+//! resolved into [`Settings`] — secrets read, each `[providers.NAME]` section built by the crate
+//! of its kind (`crate::providers`), routes checked. Every error names the key at fault.
 
 mod describe;
 mod raw;
 mod resolve;
-mod secrets;
 
 pub use describe::describe;
 pub use resolve::resolve;
@@ -17,25 +16,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_core::{Adapter, ErrorCode, ValidationError};
-use switchboard_meta::MetaAdapter;
+use switchboard_core::provider::{TemplateApi, WebhookReceiver};
+use switchboard_core::{Adapter, ErrorCode};
 
-/// A configuration problem: the key path and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct ConfigError {
-    pub key: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use switchboard_core::provider::ConfigError;
 
 /// Every problem found in a configuration, in the order met; never empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,12 +46,6 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-impl From<ValidationError> for ConfigError {
-    fn from(e: ValidationError) -> Self {
-        ConfigError::new(e.field, e.message)
-    }
-}
-
 /// The running configuration. Immutable; a reload builds a new one.
 #[derive(Debug)]
 pub struct Settings {
@@ -75,7 +53,7 @@ pub struct Settings {
     pub store_url: String,
     pub clients: Vec<Client>,
     pub providers: BTreeMap<String, Provider>,
-    /// Every endpoint by id (`kaleyra/in`, `meta`, …).
+    /// Every endpoint by id (`NAME`, or `NAME/POD` for a provider with several).
     pub endpoints: BTreeMap<String, Arc<Endpoint>>,
     /// Senders by number, `+<digits>`.
     pub senders: BTreeMap<String, Sender>,
@@ -105,52 +83,29 @@ impl fmt::Debug for Client {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderKind {
-    Meta,
-    Kaleyra,
-    Generic,
-}
-
-impl ProviderKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::Meta => "meta",
-            ProviderKind::Kaleyra => "kaleyra",
-            ProviderKind::Generic => "generic",
-        }
-    }
-}
-
-/// A provider instance (a table under `[providers]`).
-#[derive(Debug)]
+/// A provider instance (a table under `[providers]`), built by its kind's crate.
 pub struct Provider {
     pub name: String,
-    pub kind: ProviderKind,
-    /// Its endpoints in failover order: one per Kaleyra pod, else just the instance.
+    /// Its `kind`, as the registry names it (`crate::providers`).
+    pub kind: &'static str,
+    /// Its endpoints in failover order, as its kind built them.
     pub endpoint_ids: Vec<String>,
-    /// Meta only: what `POST /v1/templates` needs.
-    pub templates: Option<TemplateTarget>,
-    /// How its webhooks prove they come from it. Without the secret, its webhooks are refused.
-    pub webhook_proof: WebhookProof,
+    /// Template creation, for the kinds that offer it (`POST /v1/templates`).
+    pub templates: Option<Arc<dyn TemplateApi>>,
+    /// How its webhooks are proven and parsed. Without its secret, it accepts none.
+    pub webhooks: Arc<dyn WebhookReceiver>,
+    /// Whether a sender routed through it needs `phone_number_id`.
+    pub needs_phone_number_id: bool,
 }
 
-#[derive(Debug)]
-pub enum WebhookProof {
-    /// `X-Hub-Signature-256` with the app secret; the GET handshake with the verify token.
-    Meta {
-        app_secret: Option<SecretString>,
-        verify_token: Option<SecretString>,
-    },
-    /// The `X-Callback-Token` header (Kaleyra, generic).
-    CallbackToken(Option<SecretString>),
-}
-
-#[derive(Debug)]
-pub struct TemplateTarget {
-    pub adapter: Arc<MetaAdapter>,
-    pub waba_id: Option<String>,
-    pub timeout: Duration,
+impl fmt::Debug for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Provider")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("endpoint_ids", &self.endpoint_ids)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One place a message can be sent.
@@ -158,7 +113,8 @@ pub struct TemplateTarget {
 pub struct Endpoint {
     pub id: String,
     pub provider: String,
-    pub kind: ProviderKind,
+    /// Its provider's `kind`.
+    pub kind: &'static str,
     pub adapter: Arc<dyn Adapter>,
     pub timeout: Duration,
     /// Where it sends, for `config check` (no secrets in it).

@@ -51,67 +51,6 @@ pub struct RawClient {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawMeta {
-    /// Already read to pick this struct; kept so `deny_unknown_fields` accepts it.
-    #[allow(dead_code)]
-    pub kind: String,
-    pub base_url: Option<String>,
-    pub api_version: Option<String>,
-    pub access_token: Option<String>,
-    pub access_token_env: Option<String>,
-    pub app_secret: Option<String>,
-    pub app_secret_env: Option<String>,
-    pub verify_token: Option<String>,
-    pub verify_token_env: Option<String>,
-    pub waba_id: Option<String>,
-    pub timeout_ms: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawKaleyra {
-    /// Already read to pick this struct; kept so `deny_unknown_fields` accepts it.
-    #[allow(dead_code)]
-    pub kind: String,
-    pub sid: Option<String>,
-    pub api_key: Option<String>,
-    pub api_key_env: Option<String>,
-    pub wa_source: Option<String>,
-    pub callback_token: Option<String>,
-    pub callback_token_env: Option<String>,
-    pub timeout_ms: Option<u64>,
-    #[serde(default)]
-    pub pods: Vec<RawPod>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawPod {
-    pub name: String,
-    pub base_url: Option<String>,
-    pub sid: Option<String>,
-    pub api_key: Option<String>,
-    pub api_key_env: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawGeneric {
-    /// Already read to pick this struct; kept so `deny_unknown_fields` accepts it.
-    #[allow(dead_code)]
-    pub kind: String,
-    pub base_url: String,
-    pub path: Option<String>,
-    pub auth_header: Option<String>,
-    pub auth_value: Option<String>,
-    pub auth_value_env: Option<String>,
-    pub callback_token: Option<String>,
-    pub callback_token_env: Option<String>,
-    pub timeout_ms: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawSender {
     pub number: String,
     pub route: Vec<String>,

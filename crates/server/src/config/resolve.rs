@@ -1,22 +1,17 @@
 //! Raw configuration tree → [`Settings`].
 
 use super::raw::*;
-use super::secrets::{EnvLookup, Secrets};
 use super::*;
+use crate::providers;
 use std::collections::BTreeSet;
 use switchboard_core::deserialize_at;
 use switchboard_core::phone::e164_digits;
-use switchboard_generic::{GenericAdapter, GenericSettings};
-use switchboard_kaleyra::{KaleyraAdapter, KaleyraSettings};
-use switchboard_meta::MetaSettings;
+use switchboard_core::provider::{http_url, EnvLookup, InstanceContext, Secrets};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_MAX_BODY_BYTES: usize = 65_536;
 const DEFAULT_SHUTDOWN_SECS: u64 = 30;
 const DEFAULT_STORE_URL: &str = "sqlite://./data/switchboard.db";
-const DEFAULT_META_BASE_URL: &str = "https://graph.facebook.com";
-const DEFAULT_META_API_VERSION: &str = "v24.0";
-const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_FAILOVER_ON: [ErrorCode; 4] = [
     ErrorCode::ProviderUnavailable,
     ErrorCode::RateLimited,
@@ -179,6 +174,7 @@ fn resolve_clients(
     clients
 }
 
+/// One `[providers.NAME]` section, built by the crate of its `kind`.
 fn resolve_provider(
     name: &str,
     value: config::Value,
@@ -196,261 +192,45 @@ fn resolve_provider(
             "provider names use letters, digits, '_' and '-'",
         ));
     }
-    let kind = value
-        .clone()
-        .into_table()
-        .ok()
-        .and_then(|table| table.get("kind").cloned())
-        .and_then(|kind| kind.into_string().ok());
-    match kind.as_deref() {
-        Some("meta") => resolve_meta(name, &key, deserialize_at(&key, value)?, secrets),
-        Some("kaleyra") => resolve_kaleyra(name, &key, deserialize_at(&key, value)?, secrets),
-        Some("generic") => resolve_generic(
-            name,
-            &key,
-            deserialize_at(&key, value)?,
-            public_url,
-            secrets,
-        ),
-        _ => Err(ConfigError::new(
-            format!("{key}.kind"),
-            "is required: one of meta, kaleyra, generic",
-        )),
-    }
-}
-
-fn timeout(key: &str, timeout_ms: Option<u64>) -> Result<Duration> {
-    match timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS) {
-        0 => Err(ConfigError::new(
-            format!("{key}.timeout_ms"),
-            "must be greater than 0",
-        )),
-        ms => Ok(Duration::from_millis(ms)),
-    }
-}
-
-fn resolve_meta(
-    name: &str,
-    key: &str,
-    raw: RawMeta,
-    secrets: &Secrets<'_>,
-) -> Result<(Provider, Vec<Endpoint>)> {
-    let base_url = http_url(
-        &format!("{key}.base_url"),
-        raw.base_url.as_deref().unwrap_or(DEFAULT_META_BASE_URL),
-    )?;
-    let access_token = secrets.required(
-        &format!("{key}.access_token"),
-        raw.access_token.as_deref(),
-        raw.access_token_env.as_deref(),
-    );
-    let app_secret = secrets.optional(
-        &format!("{key}.app_secret"),
-        raw.app_secret.as_deref(),
-        raw.app_secret_env.as_deref(),
-    );
-    let verify_token = secrets.optional(
-        &format!("{key}.verify_token"),
-        raw.verify_token.as_deref(),
-        raw.verify_token_env.as_deref(),
-    );
-    let timeout = timeout(key, raw.timeout_ms)?;
-    let adapter = Arc::new(MetaAdapter::new(MetaSettings {
-        base_url: base_url.clone(),
-        api_version: raw
-            .api_version
-            .unwrap_or_else(|| DEFAULT_META_API_VERSION.to_string()),
-        access_token,
-    }));
-    let endpoint = Endpoint {
-        id: name.to_string(),
-        provider: name.to_string(),
-        kind: ProviderKind::Meta,
-        adapter: adapter.clone(),
-        timeout,
-        base_url,
-    };
-    let provider = Provider {
-        name: name.to_string(),
-        kind: ProviderKind::Meta,
-        endpoint_ids: vec![endpoint.id.clone()],
-        templates: Some(TemplateTarget {
-            adapter,
-            waba_id: raw.waba_id,
-            timeout,
-        }),
-        webhook_proof: WebhookProof::Meta {
-            app_secret,
-            verify_token,
-        },
-    };
-    Ok((provider, vec![endpoint]))
-}
-
-fn resolve_kaleyra(
-    name: &str,
-    key: &str,
-    raw: RawKaleyra,
-    secrets: &Secrets<'_>,
-) -> Result<(Provider, Vec<Endpoint>)> {
-    let wa_source = raw.wa_source.unwrap_or_else(|| "api".to_string());
-    if !switchboard_kaleyra::WA_SOURCES.contains(&wa_source.as_str()) {
-        return Err(ConfigError::new(
-            format!("{key}.wa_source"),
-            format!(
-                "must be one of {}",
-                switchboard_kaleyra::WA_SOURCES.join(", ")
-            ),
-        ));
-    }
-    let instance_key = secrets.optional(
-        &format!("{key}.api_key"),
-        raw.api_key.as_deref(),
-        raw.api_key_env.as_deref(),
-    );
-    let callback_token = secrets.optional(
-        &format!("{key}.callback_token"),
-        raw.callback_token.as_deref(),
-        raw.callback_token_env.as_deref(),
-    );
-    let timeout = timeout(key, raw.timeout_ms)?;
-    if raw.pods.is_empty() {
-        return Err(ConfigError::new(
-            format!("{key}.pods"),
-            "needs at least one [[pods]] entry (name = \"in\", \"sg\" or \"eu\")",
-        ));
-    }
-    let mut endpoints: Vec<Endpoint> = Vec::new();
-    for (i, pod) in raw.pods.iter().enumerate() {
-        let pod_key = format!("{key}.pods[{i}]");
-        let base_url = switchboard_kaleyra::resolve_pod(&pod.name, pod.base_url.as_deref())
-            .map_err(|message| ConfigError::new(format!("{pod_key}.name"), message))?;
-        let base_url = http_url(&format!("{pod_key}.base_url"), &base_url)?;
-        let id = format!("{name}/{}", pod.name);
-        if endpoints.iter().any(|e| e.id == id) {
-            return Err(ConfigError::new(
-                format!("{pod_key}.name"),
-                format!("pod {} is listed twice", pod.name),
-            ));
-        }
-        let sid = pod.sid.clone().or_else(|| raw.sid.clone()).ok_or_else(|| {
+    let section: serde_json::Value = deserialize_at(&key, value)?;
+    let kind = section
+        .get("kind")
+        .and_then(serde_json::Value::as_str)
+        .and_then(providers::kind)
+        .ok_or_else(|| {
             ConfigError::new(
-                format!("{key}.sid"),
-                "is required (on the instance or on every pod)",
+                format!("{key}.kind"),
+                format!("is required: one of {}", providers::kind_names().join(", ")),
             )
         })?;
-        let pod_names_a_key = pod.api_key.is_some() || pod.api_key_env.is_some();
-        let instance_names_a_key = raw.api_key.is_some() || raw.api_key_env.is_some();
-        let api_key = match &instance_key {
-            _ if pod_names_a_key => secrets.required(
-                &format!("{pod_key}.api_key"),
-                pod.api_key.as_deref(),
-                pod.api_key_env.as_deref(),
-            ),
-            Some(instance_key) => instance_key.clone(),
-            // Its variable is missing: already reported.
-            None if instance_names_a_key => SecretString::from(String::new()),
-            None => {
-                secrets.report(ConfigError::new(
-                    format!("{pod_key}.api_key"),
-                    "is required: give api_key or api_key_env (on the instance or on every pod)",
-                ));
-                SecretString::from(String::new())
-            }
-        };
-        let adapter = KaleyraAdapter::new(KaleyraSettings {
-            base_url: base_url.clone(),
-            sid,
-            api_key,
-            wa_source: wa_source.clone(),
-        });
-        endpoints.push(Endpoint {
-            id,
+    let instance = InstanceContext {
+        name,
+        key: &key,
+        public_url,
+        secrets,
+    };
+    let built = kind.build(section, &instance)?;
+    let endpoints: Vec<Endpoint> = built
+        .endpoints
+        .into_iter()
+        .map(|spec| Endpoint {
+            id: spec.id,
             provider: name.to_string(),
-            kind: ProviderKind::Kaleyra,
-            adapter: Arc::new(adapter),
-            timeout,
-            base_url,
-        });
-    }
+            kind: kind.name(),
+            adapter: spec.adapter,
+            timeout: spec.timeout,
+            base_url: spec.base_url,
+        })
+        .collect();
     let provider = Provider {
         name: name.to_string(),
-        kind: ProviderKind::Kaleyra,
+        kind: kind.name(),
         endpoint_ids: endpoints.iter().map(|e| e.id.clone()).collect(),
-        templates: None,
-        webhook_proof: WebhookProof::CallbackToken(callback_token),
+        templates: built.templates,
+        webhooks: built.webhooks,
+        needs_phone_number_id: built.needs_phone_number_id,
     };
     Ok((provider, endpoints))
-}
-
-fn resolve_generic(
-    name: &str,
-    key: &str,
-    raw: RawGeneric,
-    public_url: &str,
-    secrets: &Secrets<'_>,
-) -> Result<(Provider, Vec<Endpoint>)> {
-    let base_url = http_url(&format!("{key}.base_url"), &raw.base_url)?;
-    let path = raw
-        .path
-        .unwrap_or_else(|| switchboard_generic::DEFAULT_PATH.to_string());
-    if !path.starts_with('/') {
-        return Err(ConfigError::new(
-            format!("{key}.path"),
-            "must start with '/'",
-        ));
-    }
-    let auth_value_given = raw.auth_value.is_some() || raw.auth_value_env.is_some();
-    let auth = match (raw.auth_header, auth_value_given) {
-        (Some(header), true) => {
-            let value = secrets.required(
-                &format!("{key}.auth_value"),
-                raw.auth_value.as_deref(),
-                raw.auth_value_env.as_deref(),
-            );
-            Some((header, value))
-        }
-        (None, false) => None,
-        (Some(_), false) => {
-            return Err(ConfigError::new(
-                format!("{key}.auth_value"),
-                "is required when auth_header is set",
-            ))
-        }
-        (None, true) => {
-            return Err(ConfigError::new(
-                format!("{key}.auth_header"),
-                "is required when auth_value is set",
-            ))
-        }
-    };
-    let callback_token = secrets.optional(
-        &format!("{key}.callback_token"),
-        raw.callback_token.as_deref(),
-        raw.callback_token_env.as_deref(),
-    );
-    let adapter = GenericAdapter::new(GenericSettings {
-        base_url: base_url.clone(),
-        path,
-        auth,
-        callbacks_url: Some(format!("{public_url}/webhooks/{name}")),
-    });
-    let endpoint = Endpoint {
-        id: name.to_string(),
-        provider: name.to_string(),
-        kind: ProviderKind::Generic,
-        adapter: Arc::new(adapter),
-        timeout: timeout(key, raw.timeout_ms)?,
-        base_url,
-    };
-    let provider = Provider {
-        name: name.to_string(),
-        kind: ProviderKind::Generic,
-        endpoint_ids: vec![endpoint.id.clone()],
-        templates: None,
-        webhook_proof: WebhookProof::CallbackToken(callback_token),
-    };
-    Ok((provider, vec![endpoint]))
 }
 
 fn resolve_senders(
@@ -511,10 +291,13 @@ fn resolve_sender(
                 ),
             ));
         };
-        if provider.kind == ProviderKind::Meta && sender.phone_number_id.is_none() {
+        if provider.needs_phone_number_id && sender.phone_number_id.is_none() {
             return Err(ConfigError::new(
                 format!("{key}.phone_number_id"),
-                format!("is required because the route has the Meta provider {name}"),
+                format!(
+                    "is required because the route has the {} provider {name}",
+                    provider.kind
+                ),
             ));
         }
     }
@@ -590,18 +373,3 @@ fn normalize_number(key: &str, number: &str) -> Result<String> {
         .map(|digits| format!("+{digits}"))
         .ok_or_else(|| ConfigError::new(key, "must be an E.164 phone number like +15550783881"))
 }
-
-fn http_url(key: &str, value: &str) -> Result<String> {
-    match url::Url::parse(value) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
-            Ok(value.trim_end_matches('/').to_string())
-        }
-        _ => Err(ConfigError::new(
-            key,
-            format!("must be an http(s) URL (got {value:?})"),
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests;

@@ -279,7 +279,7 @@ mod tests {
     }
 
     fn call(circuits: &Circuits, now: Instant) -> Permit {
-        match circuits.admit_at("kaleyra/in", THRESHOLDS, now) {
+        match circuits.admit_at("pod/a", THRESHOLDS, now) {
             Admission::Call(permit) => permit,
             Admission::Skip => panic!("expected a call, got a skip"),
         }
@@ -290,7 +290,7 @@ mod tests {
     }
 
     fn state(circuits: &Circuits) -> CircuitState {
-        circuits.snapshot("kaleyra/in").circuit
+        circuits.snapshot("pod/a").circuit
     }
 
     #[test]
@@ -302,10 +302,10 @@ mod tests {
         fail(&circuits, ErrorCode::ProviderTimeout, now);
         assert_eq!(state(&circuits), CircuitState::Open);
         assert!(matches!(
-            circuits.admit_at("kaleyra/in", THRESHOLDS, now + Duration::from_secs(29)),
+            circuits.admit_at("pod/a", THRESHOLDS, now + Duration::from_secs(29)),
             Admission::Skip
         ));
-        let snapshot = circuits.snapshot("kaleyra/in");
+        let snapshot = circuits.snapshot("pod/a");
         assert_eq!(snapshot.consecutive_failures, 2);
         assert_eq!(snapshot.attempts.failed, 2);
         assert_eq!(snapshot.attempts.skipped, 1);
@@ -323,7 +323,7 @@ mod tests {
         fail(&circuits, ErrorCode::InvalidRequest, now);
         fail(&circuits, ErrorCode::ProviderUnavailable, now);
         assert_eq!(state(&circuits), CircuitState::Closed);
-        assert_eq!(circuits.snapshot("kaleyra/in").consecutive_failures, 1);
+        assert_eq!(circuits.snapshot("pod/a").consecutive_failures, 1);
     }
 
     #[test]
@@ -337,12 +337,12 @@ mod tests {
         assert_eq!(state(&circuits), CircuitState::HalfOpen);
         // While the probe is out, everyone else is skipped.
         assert!(matches!(
-            circuits.admit_at("kaleyra/in", THRESHOLDS, later),
+            circuits.admit_at("pod/a", THRESHOLDS, later),
             Admission::Skip
         ));
         probe.record(None);
         assert_eq!(state(&circuits), CircuitState::Closed);
-        assert_eq!(circuits.snapshot("kaleyra/in").consecutive_failures, 0);
+        assert_eq!(circuits.snapshot("pod/a").consecutive_failures, 0);
         call(&circuits, later).record(None);
     }
 
@@ -356,7 +356,7 @@ mod tests {
         fail(&circuits, ErrorCode::ProviderTimeout, later);
         assert_eq!(state(&circuits), CircuitState::Open);
         assert!(matches!(
-            circuits.admit_at("kaleyra/in", THRESHOLDS, later + Duration::from_secs(29)),
+            circuits.admit_at("pod/a", THRESHOLDS, later + Duration::from_secs(29)),
             Admission::Skip
         ));
         call(&circuits, later + THRESHOLDS.open_for);

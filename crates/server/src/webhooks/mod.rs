@@ -1,18 +1,15 @@
-//! Webhooks in (docs/webhooks-and-events.md): `GET /webhooks/{instance}` answers Meta's subscription
-//! handshake; `POST /webhooks/{instance}` checks the provider's proof over the raw bytes,
-//! parses the body with the provider's adapter, and hands each event to [`correlate`].
+//! Webhooks in (docs/webhooks-and-events.md): `GET /webhooks/{instance}` answers a provider's
+//! subscription handshake; `POST /webhooks/{instance}` checks the provider's proof over the raw
+//! bytes, parses the body — both the provider crate's work — and hands each event to
+//! [`correlate`].
 
 mod correlate;
 
-use crate::config::{ProviderKind, WebhookProof};
 use crate::http::body::read_limited;
 use crate::http::{ApiError, RequestId};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use subtle::ConstantTimeEq;
-use switchboard_core::event::{MalformedWebhook, ProviderEvent};
+use switchboard_core::event::MalformedWebhook;
 use switchboard_core::{ErrorCode, ValidationError};
 
 /// Webhook bodies may batch many updates; they get more room than API requests.
@@ -26,42 +23,21 @@ pub fn routes(config: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Debug, Deserialize)]
-pub struct Handshake {
-    #[serde(rename = "hub.mode")]
-    mode: Option<String>,
-    #[serde(rename = "hub.verify_token")]
-    verify_token: Option<String>,
-    #[serde(rename = "hub.challenge")]
-    challenge: Option<String>,
-}
-
-/// Meta's subscription check: the challenge back when the verify token matches, else 403.
+/// The provider's subscription check (Meta's `hub.challenge`): 200 with the answer the
+/// provider's crate gives, else 403.
 async fn handshake(
     instance: web::Path<String>,
-    query: web::Query<Handshake>,
+    query: web::Query<Vec<(String, String)>>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let settings = state.settings();
-    let expected = match settings
+    let answer = settings
         .providers
         .get(instance.as_str())
-        .map(|p| &p.webhook_proof)
-    {
-        Some(WebhookProof::Meta {
-            verify_token: Some(token),
-            ..
-        }) => token,
-        _ => return HttpResponse::Forbidden().finish(),
-    };
-    let query = query.into_inner();
-    match (query.mode.as_deref(), query.verify_token, query.challenge) {
-        (Some("subscribe"), Some(token), Some(challenge)) if same(&token, expected) => {
-            HttpResponse::Ok()
-                .content_type("text/plain")
-                .body(challenge)
-        }
-        _ => HttpResponse::Forbidden().finish(),
+        .and_then(|provider| provider.webhooks.handshake(&query));
+    match answer {
+        Some(answer) => HttpResponse::Ok().content_type("text/plain").body(answer),
+        None => HttpResponse::Forbidden().finish(),
     }
 }
 
@@ -79,14 +55,21 @@ async fn receive(
         return Err(ApiError::new(ErrorCode::NotFound, &request_id)
             .message(format!("No provider instance named {instance}.")));
     };
-    if !proven(&request, &provider.webhook_proof, &body) {
+    let header = |name: &str| {
+        let value = request.headers().get(name)?;
+        value.to_str().ok().map(str::to_string)
+    };
+    if !provider.webhooks.is_proven(&header, &body) {
         tracing::warn!(instance = %instance, "webhook refused: proof missing or wrong");
         return Err(ApiError::new(ErrorCode::Unauthenticated, &request_id)
             .message("The webhook's signature or callback token is missing or does not match."));
     }
-    let events = parse(provider.kind, &body).map_err(|MalformedWebhook(why)| {
-        ApiError::invalid(ValidationError::new("$", why), &request_id)
-    })?;
+    let events = provider
+        .webhooks
+        .parse(&body)
+        .map_err(|MalformedWebhook(why)| {
+            ApiError::invalid(ValidationError::new("$", why), &request_id)
+        })?;
     let mut new_events = 0;
     for event in events {
         let published = correlate::handle(&state, &settings, &instance, event)
@@ -97,39 +80,4 @@ async fn receive(
         }
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({"events": new_events})))
-}
-
-fn parse(kind: ProviderKind, body: &[u8]) -> Result<Vec<ProviderEvent>, MalformedWebhook> {
-    match kind {
-        ProviderKind::Meta => switchboard_meta::webhook::parse(body),
-        ProviderKind::Kaleyra => switchboard_kaleyra::webhook::parse(body),
-        ProviderKind::Generic => switchboard_generic::webhook::parse(body),
-    }
-}
-
-/// Meta: `X-Hub-Signature-256` over the exact bytes. Kaleyra and generic: `X-Callback-Token`.
-/// An instance without the secret configured accepts no webhook.
-fn proven(request: &HttpRequest, proof: &WebhookProof, body: &[u8]) -> bool {
-    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-    match proof {
-        WebhookProof::Meta {
-            app_secret: Some(secret),
-            ..
-        } => switchboard_meta::webhook::verify_signature(
-            secret.expose_secret().as_bytes(),
-            body,
-            header("x-hub-signature-256"),
-        ),
-        WebhookProof::CallbackToken(Some(token)) => {
-            header("x-callback-token").is_some_and(|given| same(given, token))
-        }
-        _ => false,
-    }
-}
-
-fn same(given: &str, expected: &SecretString) -> bool {
-    given
-        .as_bytes()
-        .ct_eq(expected.expose_secret().as_bytes())
-        .into()
 }

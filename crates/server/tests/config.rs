@@ -1,9 +1,12 @@
-use super::*;
+//! Configuration resolution: the example files, every problem named by its key, secrets
+//! never shown, environment overrides.
+
 use secrecy::ExposeSecret;
 use std::collections::HashMap;
+use switchboard_server::config::{read_layers, resolve, ConfigError, ConfigErrors, Settings};
 
-const PRODUCTION_EXAMPLE: &str = include_str!("../../../../../config/production.example.toml");
-const SANDBOX: &str = include_str!("../../../../../config/default.toml");
+const PRODUCTION_EXAMPLE: &str = include_str!("../../../config/production.example.toml");
+const SANDBOX: &str = include_str!("../../../config/default.toml");
 
 fn tree(toml: &str) -> config::Config {
     config::Config::builder()
@@ -184,7 +187,10 @@ fn the_sandbox_config_resolves() {
 #[test]
 fn debug_output_of_settings_holds_no_secret() {
     let settings = resolve_with(PRODUCTION_EXAMPLE, &production_env()).unwrap();
-    let printed = format!("{settings:?}\n{}", crate::config::describe(&settings));
+    let printed = format!(
+        "{settings:?}\n{}",
+        switchboard_server::config::describe(&settings)
+    );
     for secret in production_env().values() {
         assert!(!printed.contains(secret), "{secret} leaked");
     }
