@@ -5,6 +5,7 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::send::circuit::Circuits;
 use crate::send::executor::Executor;
+use crate::send::Sending;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 use switchboard_store::Store;
@@ -29,6 +30,15 @@ impl AppState {
             circuits: Circuits::default(),
             metrics: Metrics::new(),
             outbox_ready: Arc::new(Notify::new()),
+        }
+    }
+
+    /// What the send path needs of the state.
+    pub fn sending(&self) -> Sending<'_> {
+        Sending {
+            executor: &self.executor,
+            circuits: &self.circuits,
+            metrics: &self.metrics,
         }
     }
 

@@ -111,14 +111,16 @@ fn prepare(
         callback_hosts_allow: settings.webhooks.callback_hosts_allow.clone(),
     };
     validate(&message, &policy).map_err(invalid)?;
-    let route = send::resolve_route(settings, &message, request_id)?;
+    let route =
+        send::resolve_route(settings, &message).map_err(|e| ApiError::from_route(e, request_id))?;
     Ok((message, route))
 }
 
 fn plan(state: &AppState, body: &[u8], request_id: &str) -> Result<HttpResponse, ApiError> {
     let (message, route) = prepare(&state.settings(), body, request_id)?;
     let message_id = ulid::Ulid::new().to_string();
-    let plan = send::plan(&route, &message, &message_id, request_id)?;
+    let plan = send::plan(&route, &message, &message_id)
+        .map_err(|failure| ApiError::from_send(failure, request_id))?;
     Ok(HttpResponse::Ok().json(plan))
 }
 
@@ -140,14 +142,14 @@ async fn handle(
         .await
         .map_err(|e| ApiError::store_unavailable(&e, request_id))?;
     let result = send::send(
-        state,
+        state.sending(),
         &settings.resilience,
         &route,
         &message,
         &message_id,
-        request_id,
     )
-    .await;
+    .await
+    .map_err(|failure| ApiError::from_send(failure, request_id));
     if let Err(error) = state
         .store
         .record_outcome(&message_id, &outcome(&result))

@@ -1,6 +1,6 @@
 //! The one error shape (docs/errors.md) every failure is answered with.
 
-use crate::send::Attempt;
+use crate::send::{Attempt, RouteError, SendFailure};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -103,6 +103,64 @@ impl ApiError {
         error.body.provider_details = failure.provider_details.clone();
         error.retry_after_secs = failure.retry_after_secs;
         error
+    }
+
+    /// A send that did not end in an acceptance, with its attempts.
+    pub fn from_send(failure: SendFailure, request_id: &str) -> Self {
+        match failure {
+            SendFailure::Provider {
+                failure,
+                provider,
+                endpoint,
+                attempts,
+            } => ApiError::from_provider(&failure, &provider, &endpoint, request_id)
+                .attempts(attempts),
+            SendFailure::CircuitsOpen { attempts } => {
+                ApiError::new(ErrorCode::ProviderUnavailable, request_id)
+                    .message(
+                        "Every endpoint that can carry this message is skipped: its circuit is \
+open after repeated failures. Retry later.",
+                    )
+                    .attempts(attempts)
+            }
+            SendFailure::Unsupported { message, attempts } => {
+                ApiError::new(ErrorCode::UnsupportedByProvider, request_id)
+                    .message(message)
+                    .attempts(attempts)
+            }
+        }
+    }
+
+    /// No route for the message: `from` or `provider` names what is wrong.
+    pub fn from_route(error: RouteError, request_id: &str) -> Self {
+        let unknown = |message: String, field: &str| {
+            ApiError::new(ErrorCode::UnknownSender, request_id)
+                .message(message)
+                .field(field)
+        };
+        match error {
+            RouteError::NoSender => ApiError::invalid(
+                ValidationError::new(
+                    "from",
+                    "is required: no routing.default_sender is configured",
+                ),
+                request_id,
+            ),
+            RouteError::UnknownSender { number } => {
+                unknown(format!("{number} is not a configured sender."), "from")
+            }
+            RouteError::NotInRoute {
+                provider,
+                number,
+                route,
+            } => unknown(
+                format!(
+                    "Provider {provider} is not in the route of {number} ({}).",
+                    route.join(", ")
+                ),
+                "provider",
+            ),
+        }
     }
 
     /// The `Retry-After` a 429 carries: the provider's, or a default.

@@ -1,7 +1,7 @@
 //! The one place Switchboard speaks HTTP to providers: a pooled client, a per-endpoint
 //! timeout, and transport failures mapped to Switchboard's error codes.
 
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use std::time::Duration;
 use switchboard_core::{ErrorCode, HttpMethod, ProviderFailure, ProviderRequest, ProviderResponse};
 

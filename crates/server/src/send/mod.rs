@@ -1,14 +1,15 @@
 //! The send path: route → for each endpoint: render → send → classify → accepted, or the next
-//! endpoint when the failure allows it (docs/failover.md).
+//! endpoint when the failure allows it (docs/failover.md). A library API: it takes what it
+//! needs ([`Sending`]) and answers a [`SendResult`] or a [`SendFailure`]; the API layer alone
+//! turns those into HTTP answers.
 
 pub mod circuit;
 pub mod executor;
 
 use crate::config::{Endpoint, Resilience, Sender, Settings};
-use crate::http::ApiError;
 use crate::metrics::Metrics;
-use crate::state::AppState;
-use circuit::{Admission, Thresholds};
+use circuit::{Admission, Circuits, Thresholds};
+use executor::Executor;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -153,6 +154,50 @@ pub struct SendResult {
     pub attempts: Vec<Attempt>,
 }
 
+/// What a send needs besides the message: the one provider HTTP client, the circuits, the
+/// metrics.
+#[derive(Clone, Copy)]
+pub struct Sending<'a> {
+    pub executor: &'a Executor,
+    pub circuits: &'a Circuits,
+    pub metrics: &'a Metrics,
+}
+
+/// Why a send did not end in an acceptance. Each carries the attempts made.
+#[derive(Debug, Clone)]
+pub enum SendFailure {
+    /// The last endpoint tried failed, and the failure was final or no endpoint was left.
+    Provider {
+        /// Boxed: failures travel through `Result`s and should stay small.
+        failure: Box<ProviderFailure>,
+        provider: String,
+        endpoint: String,
+        attempts: Vec<Attempt>,
+    },
+    /// Every endpoint that could carry the message was skipped: its circuit is open.
+    CircuitsOpen { attempts: Vec<Attempt> },
+    /// No endpoint of the route can carry the message; `message` says why, per endpoint.
+    Unsupported {
+        message: String,
+        attempts: Vec<Attempt>,
+    },
+}
+
+/// Why no route could be chosen for a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    /// No `from` and no `routing.default_sender`.
+    NoSender,
+    /// `from` is not a configured sender.
+    UnknownSender { number: String },
+    /// `provider` is not in the sender's route.
+    NotInRoute {
+        provider: String,
+        number: String,
+        route: Vec<String>,
+    },
+}
+
 /// The sender and the endpoints a message may go to, in failover order.
 pub struct Route {
     pub sender: Sender,
@@ -160,43 +205,26 @@ pub struct Route {
 }
 
 /// Picks the sender (`from`, else the default) and its route (narrowed by `provider`).
-pub fn resolve_route(
-    settings: &Settings,
-    message: &OutboundMessage,
-    request_id: &str,
-) -> Result<Route, ApiError> {
-    let unknown = |message: String, field: &str| {
-        ApiError::new(ErrorCode::UnknownSender, request_id)
-            .message(message)
-            .field(field)
-    };
+pub fn resolve_route(settings: &Settings, message: &OutboundMessage) -> Result<Route, RouteError> {
     let number = match &message.envelope.from {
         Some(from) => switchboard_core::phone::with_plus(from),
-        None => settings.default_sender.clone().ok_or_else(|| {
-            ApiError::invalid(
-                switchboard_core::ValidationError::new(
-                    "from",
-                    "is required: no routing.default_sender is configured",
-                ),
-                request_id,
-            )
-        })?,
+        None => settings
+            .default_sender
+            .clone()
+            .ok_or(RouteError::NoSender)?,
     };
-    let sender = settings
-        .senders
-        .get(&number)
-        .ok_or_else(|| unknown(format!("{number} is not a configured sender."), "from"))?;
+    let Some(sender) = settings.senders.get(&number) else {
+        return Err(RouteError::UnknownSender { number });
+    };
     let route = match &message.envelope.provider {
         None => sender.route.clone(),
         Some(provider) if sender.route.contains(provider) => vec![provider.clone()],
         Some(provider) => {
-            return Err(unknown(
-                format!(
-                    "Provider {provider} is not in the route of {number} ({}).",
-                    sender.route.join(", ")
-                ),
-                "provider",
-            ))
+            return Err(RouteError::NotInRoute {
+                provider: provider.clone(),
+                number,
+                route: sender.route.clone(),
+            })
         }
     };
     Ok(Route {
@@ -218,8 +246,7 @@ pub fn plan(
     route: &Route,
     message: &OutboundMessage,
     message_id: &str,
-    request_id: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Value, SendFailure> {
     let context = render_context(&route.sender, message_id);
     let mut plan = Vec::new();
     let mut skipped = Vec::new();
@@ -237,7 +264,7 @@ pub fn plan(
         }
     }
     if plan.is_empty() {
-        return Err(all_unsupported(attempts, request_id));
+        return Err(all_unsupported(attempts));
     }
     Ok(serde_json::json!({"dry_run": true, "plan": plan, "skipped": skipped}))
 }
@@ -252,7 +279,7 @@ fn plan_entry(endpoint: &str, request: &ProviderRequest) -> Value {
     })
 }
 
-fn all_unsupported(attempts: Vec<Attempt>, request_id: &str) -> ApiError {
+fn all_unsupported(attempts: Vec<Attempt>) -> SendFailure {
     let reasons: Vec<String> = attempts
         .iter()
         .filter_map(|a| {
@@ -271,9 +298,7 @@ fn all_unsupported(attempts: Vec<Attempt>, request_id: &str) -> ApiError {
             reasons.join("; ")
         )
     };
-    ApiError::new(ErrorCode::UnsupportedByProvider, request_id)
-        .message(message)
-        .attempts(attempts)
+    SendFailure::Unsupported { message, attempts }
 }
 
 /// Whether a failure at one endpoint lets the next one be tried.
@@ -288,13 +313,12 @@ fn may_fail_over(failure: &ProviderFailure, resilience: &Resilience) -> bool {
 /// Sends along the route until an endpoint accepts or a failure is final. Endpoints whose
 /// circuit is open are skipped without a call.
 pub async fn send(
-    state: &AppState,
+    sending: Sending<'_>,
     resilience: &Resilience,
     route: &Route,
     message: &OutboundMessage,
     message_id: &str,
-    request_id: &str,
-) -> Result<SendResult, ApiError> {
+) -> Result<SendResult, SendFailure> {
     let context = render_context(&route.sender, message_id);
     let thresholds = Thresholds {
         failure_threshold: resilience.failure_threshold,
@@ -307,19 +331,19 @@ pub async fn send(
             Ok(request) => request,
             Err(why) => {
                 attempts.push(counted(
-                    &state.metrics,
+                    sending.metrics,
                     Attempt::unsupported(endpoint, &why),
                     None,
                 ));
                 continue;
             }
         };
-        let permit = match state.circuits.admit(&endpoint.id, thresholds) {
+        let permit = match sending.circuits.admit(&endpoint.id, thresholds) {
             Admission::Call(permit) => permit,
             Admission::Skip => {
                 tracing::debug!(endpoint = %endpoint.id, "circuit open: skipped");
                 attempts.push(counted(
-                    &state.metrics,
+                    sending.metrics,
                     Attempt::circuit_open(endpoint),
                     None,
                 ));
@@ -327,7 +351,7 @@ pub async fn send(
             }
         };
         let started = Instant::now();
-        let result = state
+        let result = sending
             .executor
             .exchange(&request, endpoint.timeout, |response| {
                 endpoint.adapter.classify(response)
@@ -335,7 +359,7 @@ pub async fn send(
             .await;
         let attempt = Attempt::finished(endpoint, started, &result);
         permit.record(attempt.error.as_ref());
-        attempts.push(counted(&state.metrics, attempt, Some(started.elapsed())));
+        attempts.push(counted(sending.metrics, attempt, Some(started.elapsed())));
         match result {
             Ok(accepted) => {
                 tracing::info!(endpoint = %endpoint.id, message_id, "provider accepted");
@@ -360,24 +384,19 @@ pub async fn send(
         }
     }
     match last_failure {
-        Some((failure, endpoint)) => {
-            Err(
-                ApiError::from_provider(&failure, &endpoint.provider, &endpoint.id, request_id)
-                    .attempts(attempts),
-            )
-        }
+        Some((failure, endpoint)) => Err(SendFailure::Provider {
+            failure: Box::new(failure),
+            provider: endpoint.provider.clone(),
+            endpoint: endpoint.id.clone(),
+            attempts,
+        }),
         None if attempts
             .iter()
             .any(|a| a.reason == Some(SkipReason::CircuitOpen)) =>
         {
-            Err(ApiError::new(ErrorCode::ProviderUnavailable, request_id)
-                .message(
-                    "Every endpoint that can carry this message is skipped: its circuit is open \
-after repeated failures. Retry later.",
-                )
-                .attempts(attempts))
+            Err(SendFailure::CircuitsOpen { attempts })
         }
-        None => Err(all_unsupported(attempts, request_id)),
+        None => Err(all_unsupported(attempts)),
     }
 }
 
