@@ -1,7 +1,7 @@
 //! What a provider adapter is: pure translation between the neutral model and one provider's
 //! wire format. No network, no clock, no store — the server's executor does the I/O.
 
-use crate::error::{ErrorCode, ProviderFailure};
+use crate::error::{ErrorCode, ProviderFailure, ProviderWords};
 use crate::message::OutboundMessage;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
@@ -154,8 +154,11 @@ impl ProviderResponse<'_> {
     pub fn failure(&self, code: ErrorCode) -> ProviderFailure {
         let body = self.body_text();
         ProviderFailure {
-            provider_status: Some(self.status),
-            provider_message: (!body.is_empty()).then_some(body),
+            words: ProviderWords {
+                status: Some(self.status),
+                message: (!body.is_empty()).then_some(body),
+                ..ProviderWords::default()
+            },
             retry_after_secs: self.retry_after_secs(),
             ..ProviderFailure::new(code)
         }
@@ -260,7 +263,7 @@ mod tests {
         assert_eq!(failure.code, ErrorCode::RateLimited);
         assert_eq!(failure.retry_after_secs, Some(17));
         assert_eq!(
-            failure.provider_message.as_deref(),
+            failure.words.message.as_deref(),
             Some("<html>slow down</html>")
         );
         for (status, code) in [
@@ -275,8 +278,8 @@ mod tests {
             };
             let f = r.classify_by_status();
             assert_eq!(f.code, code);
-            assert_eq!(f.provider_message, None);
-            assert_eq!(f.provider_status, Some(status));
+            assert_eq!(f.words.message, None);
+            assert_eq!(f.words.status, Some(status));
         }
     }
 

@@ -176,20 +176,46 @@ impl ValidationError {
     }
 }
 
+/// What a provider said, verbatim, beside Switchboard's unified code: one type wherever a
+/// provider's answer is shown (an error, an attempt, a failed status), flattened into it so its
+/// keys read `provider_status`, `provider_code`, `provider_message`, `provider_details`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderWords {
+    /// HTTP status the provider answered with; `None` when no response arrived (or for a
+    /// webhook).
+    #[serde(
+        rename = "provider_status",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub status: Option<u16>,
+    #[serde(
+        rename = "provider_code",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub code: Option<String>,
+    #[serde(
+        rename = "provider_message",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub message: Option<String>,
+    #[serde(
+        rename = "provider_details",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub details: Option<String>,
+}
+
 /// A provider (or the way to it) said no: the unified code beside the provider's own words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderFailure {
     pub code: ErrorCode,
     pub message: String,
-    /// HTTP status the provider answered with; `None` when no response arrived.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider_status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider_message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider_details: Option<String>,
+    #[serde(flatten)]
+    pub words: ProviderWords,
     /// Seconds the provider asked us to wait (`Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
@@ -201,10 +227,7 @@ impl ProviderFailure {
         ProviderFailure {
             code,
             message: code.default_message().to_string(),
-            provider_status: None,
-            provider_code: None,
-            provider_message: None,
-            provider_details: None,
+            words: ProviderWords::default(),
             retry_after_secs: None,
         }
     }

@@ -1,7 +1,7 @@
 //! What provider webhooks report, in provider-neutral terms (docs/webhooks-and-events.md): the adapters parse
 //! their providers' bodies into these values, and the server correlates them to stored messages.
 
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, ProviderWords};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -134,12 +134,8 @@ pub struct StatusUpdate {
 pub struct EventError {
     pub code: ErrorCode,
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider_message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider_details: Option<String>,
+    #[serde(flatten)]
+    pub words: ProviderWords,
 }
 
 impl EventError {
@@ -148,9 +144,7 @@ impl EventError {
         EventError {
             code,
             message: code.default_message().to_string(),
-            provider_code: None,
-            provider_message: None,
-            provider_details: None,
+            words: ProviderWords::default(),
         }
     }
 }

@@ -26,7 +26,7 @@ pub use adapter::{
     Accepted, Adapter, HeaderValue, HttpMethod, ProviderRequest, ProviderResponse, RenderContext,
     Unsupported,
 };
-pub use error::{ErrorCode, ProviderFailure, ValidationError};
+pub use error::{ErrorCode, ProviderFailure, ProviderWords, ValidationError};
 pub use event::{
     CallEvent, CallEventKind, EventError, InboundMessage, MalformedWebhook, MessageStatus,
     ProviderEvent, StatusUpdate,

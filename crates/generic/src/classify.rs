@@ -24,14 +24,14 @@ pub(crate) fn classify(response: &ProviderResponse<'_>) -> Result<Accepted, Prov
     };
     let mut failure = response.failure(code);
     if let Some(Value::Object(object)) = response.json() {
-        failure.provider_code = match object.get("code") {
+        failure.words.code = match object.get("code") {
             Some(Value::String(code)) => Some(code.clone()),
             Some(Value::Number(code)) => Some(code.to_string()),
             _ => None,
         };
         if let Some(Value::String(message)) = object.get("message") {
             if !message.is_empty() && message.len() <= MESSAGE_MAX {
-                failure.provider_message = Some(message.clone());
+                failure.words.message = Some(message.clone());
             }
         }
     }

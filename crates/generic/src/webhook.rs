@@ -61,8 +61,8 @@ fn timestamp(value: &Value) -> Option<i64> {
 fn failure(error: Option<&Value>) -> EventError {
     let mut failure = EventError::new(ErrorCode::ProviderError);
     if let Some(error) = error {
-        failure.provider_code = text_field(error, "code");
-        failure.provider_message = text_field(error, "message");
+        failure.words.code = text_field(error, "code");
+        failure.words.message = text_field(error, "message");
     }
     failure
 }

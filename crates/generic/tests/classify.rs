@@ -155,15 +155,11 @@ fn failures_by_status_keep_what_the_provider_said() {
         let failure = adapter().classify(&response).expect_err("a failure");
         let at = format!("{} {}", c.status, c.body);
         assert_eq!(failure.code, c.code, "{at}");
-        assert_eq!(failure.provider_status, Some(c.status), "{at}");
-        assert_eq!(failure.provider_code.as_deref(), c.provider_code, "{at}");
-        assert_eq!(
-            failure.provider_message.as_deref(),
-            c.provider_message,
-            "{at}"
-        );
+        assert_eq!(failure.words.status, Some(c.status), "{at}");
+        assert_eq!(failure.words.code.as_deref(), c.provider_code, "{at}");
+        assert_eq!(failure.words.message.as_deref(), c.provider_message, "{at}");
         assert_eq!(failure.retry_after_secs, c.retry_after_secs, "{at}");
-        assert_eq!(failure.provider_details, None, "{at}");
+        assert_eq!(failure.words.details, None, "{at}");
         assert_eq!(failure.message, c.code.default_message(), "{at}");
     }
 }
@@ -177,6 +173,6 @@ fn a_huge_json_message_stays_bounded() {
         body: body.as_bytes(),
     };
     let failure = adapter().classify(&response).unwrap_err();
-    assert_eq!(failure.provider_code.as_deref(), Some("E1"));
-    assert!(failure.provider_message.unwrap().len() < 2200);
+    assert_eq!(failure.words.code.as_deref(), Some("E1"));
+    assert!(failure.words.message.unwrap().len() < 2200);
 }

@@ -210,7 +210,7 @@ proptest! {
             }
             Err(failure) => {
                 prop_assert!(!(200..300).contains(&status));
-                prop_assert_eq!(failure.provider_status, Some(status));
+                prop_assert_eq!(failure.words.status, Some(status));
                 if status >= 500 {
                     prop_assert_eq!(failure.code, ErrorCode::ProviderUnavailable);
                 }

@@ -1,6 +1,7 @@
 //! Generic status callbacks (fixtures of the documented shape) → the exact events.
 
 use serde_json::json;
+use switchboard_core::ProviderWords;
 use switchboard_core::{ErrorCode, EventError, MessageStatus, ProviderEvent, StatusUpdate};
 use switchboard_generic::webhook::parse;
 
@@ -75,8 +76,11 @@ fn status_failed_keeps_the_providers_code_and_message() {
             MessageStatus::Failed,
             Some(1763719201),
             Some(EventError {
-                provider_code: Some("WA-1013".into()),
-                provider_message: Some("Recipient is not a valid WhatsApp user".into()),
+                words: ProviderWords {
+                    code: Some("WA-1013".into()),
+                    message: Some("Recipient is not a valid WhatsApp user".into()),
+                    ..ProviderWords::default()
+                },
                 ..EventError::new(ErrorCode::ProviderError)
             })
         )]
@@ -94,12 +98,15 @@ fn status_failed_with_a_numeric_code_and_milliseconds() {
             MessageStatus::Failed,
             Some(1763719201),
             Some(EventError {
-                provider_code: Some("470".into()),
-                provider_message: Some(
-                    "Message failed to send because more than 24 hours have passed since the \
-                     customer last replied"
-                        .into()
-                ),
+                words: ProviderWords {
+                    code: Some("470".into()),
+                    message: Some(
+                        "Message failed to send because more than 24 hours have passed since \
+                         the customer last replied"
+                            .into()
+                    ),
+                    ..ProviderWords::default()
+                },
                 ..EventError::new(ErrorCode::ProviderError)
             })
         )]

@@ -49,7 +49,7 @@ pub(crate) fn classify(response: &ProviderResponse<'_>) -> Result<Accepted, Prov
              accepted, so it was not sent elsewhere; check before sending it again.",
                 response.status
             ));
-        failure.provider_code = code.map(str::to_string);
+        failure.words.code = code.map(str::to_string);
         return Err(failure);
     }
 
@@ -58,12 +58,12 @@ pub(crate) fn classify(response: &ProviderResponse<'_>) -> Result<Accepted, Prov
     };
     let unified = unified_code(response.status, mapped_code(code));
     let mut failure = response.failure(unified);
-    failure.provider_code = Some(code.to_string());
+    failure.words.code = Some(code.to_string());
     // `message` verbatim; without one, the raw text `failure()` put there stays.
     if let Some(message) = json.get("message").and_then(Value::as_str) {
-        failure.provider_message = Some(message.to_string());
+        failure.words.message = Some(message.to_string());
     }
-    failure.provider_details = json
+    failure.words.details = json
         .get("error")
         .filter(|e| e.as_object().is_some_and(|o| !o.is_empty()))
         .map(Value::to_string);

@@ -1,6 +1,7 @@
 //! Classification of Kaleyra's answers: every documented body verbatim, plus what else a
 //! provider (or a proxy in front of it) may send back.
 
+use switchboard_core::ProviderWords;
 use switchboard_core::{Accepted, Adapter, ErrorCode, ProviderFailure, ProviderResponse};
 use switchboard_kaleyra::{KaleyraAdapter, KaleyraSettings};
 
@@ -179,10 +180,12 @@ fn documented_failures_map_to_unified_codes_with_the_providers_words_kept() {
         let expected = ProviderFailure {
             code: case.code,
             message: case.code.default_message().into(),
-            provider_status: Some(case.status),
-            provider_code: Some(case.provider_code.into()),
-            provider_message: Some(case.provider_message.into()),
-            provider_details: case.provider_details.map(Into::into),
+            words: ProviderWords {
+                status: Some(case.status),
+                code: Some(case.provider_code.into()),
+                message: Some(case.provider_message.into()),
+                details: case.provider_details.map(Into::into),
+            },
             retry_after_secs: None,
         };
         assert_eq!(failure, expected, "{}", case.provider_code);
@@ -204,9 +207,9 @@ fn documented_success_sample_as_printed_is_a_provider_error_with_the_raw_text() 
     assert!(serde_json::from_str::<serde_json::Value>(body).is_err());
     let failure = failure(202, body);
     assert_eq!(failure.code, ErrorCode::ProviderError);
-    assert_eq!(failure.provider_status, Some(202));
-    assert_eq!(failure.provider_message.as_deref(), Some(body));
-    assert_eq!(failure.provider_code, None);
+    assert_eq!(failure.words.status, Some(202));
+    assert_eq!(failure.words.message.as_deref(), Some(body));
+    assert_eq!(failure.words.code, None);
     assert!(
         failure.message.contains("may have been accepted"),
         "{}",
@@ -255,13 +258,13 @@ fn success_status_without_a_usable_id_is_a_provider_error() {
     ] {
         let failure = failure(202, body);
         assert_eq!(failure.code, ErrorCode::ProviderError, "{body}");
-        assert_eq!(failure.provider_code.as_deref(), provider_code, "{body}");
-        assert_eq!(failure.provider_message.as_deref(), Some(body), "{body}");
-        assert_eq!(failure.provider_status, Some(202));
+        assert_eq!(failure.words.code.as_deref(), provider_code, "{body}");
+        assert_eq!(failure.words.message.as_deref(), Some(body), "{body}");
+        assert_eq!(failure.words.status, Some(202));
     }
     let empty = failure(200, "");
     assert_eq!(
-        (empty.code, empty.provider_message),
+        (empty.code, empty.words.message),
         (ErrorCode::ProviderError, None)
     );
 }
@@ -301,8 +304,11 @@ fn unreadable_bodies_go_by_status_with_the_raw_text_kept() {
     for (status, body, code, provider_message) in cases {
         let failure = failure(status, body);
         let expected = ProviderFailure {
-            provider_status: Some(status),
-            provider_message: provider_message.map(Into::into),
+            words: ProviderWords {
+                status: Some(status),
+                message: provider_message.map(Into::into),
+                ..ProviderWords::default()
+            },
             ..ProviderFailure::new(code)
         };
         assert_eq!(failure, expected, "{status} {body}");
@@ -316,10 +322,12 @@ fn rate_limit_with_unknown_code_keeps_code_and_retry_after() {
     assert_eq!(
         failure,
         ProviderFailure {
-            provider_status: Some(429),
-            provider_code: Some("WA429".into()),
-            provider_message: Some("Too many requests".into()),
-            provider_details: None,
+            words: ProviderWords {
+                status: Some(429),
+                code: Some("WA429".into()),
+                message: Some("Too many requests".into()),
+                details: None,
+            },
             retry_after_secs: Some(5),
             ..ProviderFailure::new(ErrorCode::RateLimited)
         }
@@ -333,10 +341,10 @@ fn unknown_code_goes_by_status_and_is_kept() {
     let failure = failure(400, body);
     assert_eq!(failure.code, ErrorCode::ProviderError);
     assert_eq!(failure.message, ErrorCode::ProviderError.default_message());
-    assert_eq!(failure.provider_code.as_deref(), Some("WA999"));
-    assert_eq!(failure.provider_message.as_deref(), Some("Something new"));
+    assert_eq!(failure.words.code.as_deref(), Some("WA999"));
+    assert_eq!(failure.words.message.as_deref(), Some("Something new"));
     assert_eq!(
-        failure.provider_details.as_deref(),
+        failure.words.details.as_deref(),
         Some(r#"{"field":"x","why":"y"}"#)
     );
     assert_eq!(
@@ -365,11 +373,11 @@ fn the_documented_code_decides_over_the_status() {
 fn details_only_for_a_non_empty_error_object_and_message_falls_back_to_raw_text() {
     for error in [r#"{}"#, r#"[]"#, r#""text""#, "null"] {
         let body = format!(r#"{{"code":"WA400","message":"m","error":{error}}}"#);
-        assert_eq!(failure(400, &body).provider_details, None, "{error}");
+        assert_eq!(failure(400, &body).words.details, None, "{error}");
     }
     let body = r#"{"code":"WA400","data":{}}"#;
     let failure = failure(400, body);
     assert_eq!(failure.code, ErrorCode::InvalidRequest);
-    assert_eq!(failure.provider_message.as_deref(), Some(body));
-    assert_eq!(failure.provider_details, None);
+    assert_eq!(failure.words.message.as_deref(), Some(body));
+    assert_eq!(failure.words.details, None);
 }

@@ -75,7 +75,7 @@ proptest! {
                 prop_assert!(accepted.provider_message_id.as_deref().is_some_and(|id| !id.is_empty()));
             }
             Err(failure) => {
-                prop_assert_eq!(failure.provider_status, Some(status));
+                prop_assert_eq!(failure.words.status, Some(status));
                 if response.is_success() {
                     prop_assert_eq!(failure.code, ErrorCode::ProviderError);
                 }
@@ -94,8 +94,8 @@ proptest! {
             .classify(&ProviderResponse { status, headers: &[], body: body.as_bytes() })
             .unwrap_err();
         prop_assert_eq!(failure.code, ErrorCode::ProviderUnavailable);
-        prop_assert_eq!(failure.provider_code, Some(code));
-        prop_assert_eq!(failure.provider_message, Some(message));
+        prop_assert_eq!(failure.words.code, Some(code));
+        prop_assert_eq!(failure.words.message, Some(message));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Kaleyra v2 callbacks (fixtures built from the documented shapes) → the exact events.
 
 use serde_json::json;
+use switchboard_core::ProviderWords;
 use switchboard_core::{
     ErrorCode, EventError, InboundMessage, MessageStatus, ProviderEvent, StatusUpdate,
 };
@@ -90,9 +91,12 @@ fn status_failed_maps_metas_code() {
             status: MessageStatus::Failed,
             occurred_at: Some(1763719201),
             error: Some(EventError {
-                provider_code: Some("131050".into()),
-                provider_message: Some(words.into()),
-                provider_details: Some(words.into()),
+                words: ProviderWords {
+                    code: Some("131050".into()),
+                    message: Some(words.into()),
+                    details: Some(words.into()),
+                    ..ProviderWords::default()
+                },
                 ..EventError::new(ErrorCode::RecipientUnreachable)
             }),
             ..about_the_message()

@@ -91,12 +91,12 @@ fn graph_error(response: &ProviderResponse<'_>, body: &Value) -> Option<Provider
     let code = unified_code(response.status, mapped);
     let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_string);
     let mut failure = response.failure(code);
-    failure.provider_code = Some(provider_code);
+    failure.words.code = Some(provider_code);
     // Meta's own words verbatim; the raw body (already there) if it gave none.
     if let Some(message) = text(error.get("message")) {
-        failure.provider_message = Some(message);
+        failure.words.message = Some(message);
     }
-    failure.provider_details = text(error.get("error_data").and_then(|data| data.get("details")));
+    failure.words.details = text(error.get("error_data").and_then(|data| data.get("details")));
     Some(failure)
 }
 

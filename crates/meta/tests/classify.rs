@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use switchboard_core::{Accepted, Adapter, ErrorCode, ProviderFailure, ProviderResponse};
+use switchboard_core::{
+    Accepted, Adapter, ErrorCode, ProviderFailure, ProviderResponse, ProviderWords,
+};
 use switchboard_meta::{meta_error_code, TemplateCreated};
 
 fn classify_with(
@@ -130,10 +132,12 @@ fn every_meta_code_of_the_contract_maps_to_its_unified_code() {
         let expected = ProviderFailure {
             code: row.expected,
             message: row.expected.default_message().to_string(),
-            provider_status: Some(row.status),
-            provider_code: Some(row.code.to_string()),
-            provider_message: Some(row.message.to_string()),
-            provider_details: row.details.map(str::to_string),
+            words: ProviderWords {
+                status: Some(row.status),
+                code: Some(row.code.to_string()),
+                message: Some(row.message.to_string()),
+                details: row.details.map(str::to_string),
+            },
             retry_after_secs: None,
         };
         assert_eq!(failure, expected, "Meta code {}", row.code);
@@ -191,8 +195,8 @@ fn code_as_a_string_is_accepted() {
     );
     let failure = failure(400, &json_bytes(&body));
     assert_eq!(failure.code, OutsideServiceWindow);
-    assert_eq!(failure.provider_code.as_deref(), Some("131047"));
-    assert_eq!(failure.provider_details.as_deref(), Some("24 hours"));
+    assert_eq!(failure.words.code.as_deref(), Some("131047"));
+    assert_eq!(failure.words.details.as_deref(), Some("24 hours"));
 }
 
 #[test]
@@ -208,7 +212,7 @@ fn http_429_and_5xx_decide_first_then_the_code_wins_over_the_status() {
     ] {
         let failure = failure(status, &json_bytes(&graph_error(json!(code), "x", None)));
         assert_eq!(failure.code, expected, "{code} with HTTP {status}");
-        assert_eq!(failure.provider_status, Some(status));
+        assert_eq!(failure.words.status, Some(status));
     }
 }
 
@@ -220,10 +224,10 @@ fn an_error_inside_a_2xx_is_never_failed_over() {
             let failure = failure(status, &json_bytes(&graph_error(json!(code), "x", None)));
             assert_eq!(failure.code, ProviderError, "{code} with HTTP {status}");
             assert_eq!(
-                failure.provider_code.as_deref(),
+                failure.words.code.as_deref(),
                 Some(code.to_string().as_str())
             );
-            assert_eq!(failure.provider_status, Some(status));
+            assert_eq!(failure.words.status, Some(status));
         }
     }
 }
@@ -244,19 +248,19 @@ fn unmapped_codes_fall_back_to_the_http_status_and_keep_the_code() {
         );
         let failure = failure(status, &json_bytes(&body));
         assert_eq!(failure.code, expected, "HTTP {status}");
-        assert_eq!(failure.provider_code.as_deref(), Some("131051"));
+        assert_eq!(failure.words.code.as_deref(), Some("131051"));
         assert_eq!(
-            failure.provider_message.as_deref(),
+            failure.words.message.as_deref(),
             Some("(#131051) Unsupported message type")
         );
         assert_eq!(
-            failure.provider_details.as_deref(),
+            failure.words.details.as_deref(),
             Some("Message type is not currently supported.")
         );
     }
     let failure = failure(400, &json_bytes(&graph_error(json!("WA-X"), "odd", None)));
     assert_eq!(
-        (failure.code, failure.provider_code.as_deref()),
+        (failure.code, failure.words.code.as_deref()),
         (ProviderError, Some("WA-X"))
     );
 }
@@ -274,10 +278,12 @@ fn rate_limit_with_retry_after_and_an_unknown_code() {
         ProviderFailure {
             code: RateLimited,
             message: RateLimited.default_message().into(),
-            provider_status: Some(429),
-            provider_code: Some("999999".into()),
-            provider_message: Some("(#999999) Something new".into()),
-            provider_details: None,
+            words: ProviderWords {
+                status: Some(429),
+                code: Some("999999".into()),
+                message: Some("(#999999) Something new".into()),
+                details: None,
+            },
             retry_after_secs: Some(7),
         }
     );
@@ -300,8 +306,8 @@ fn error_subcode_and_non_string_details_do_not_disturb() {
     body["error"]["error_data"] = json!({"details": {"nested": true}});
     let failure = failure(400, &json_bytes(&body));
     assert_eq!(failure.code, InvalidRequest);
-    assert_eq!(failure.provider_code.as_deref(), Some("100"));
-    assert_eq!(failure.provider_details, None);
+    assert_eq!(failure.words.code.as_deref(), Some("100"));
+    assert_eq!(failure.words.details, None);
 }
 
 #[test]
@@ -310,7 +316,7 @@ fn a_graph_error_without_a_message_keeps_the_raw_body() {
     let failure = failure(400, body);
     assert_eq!(failure.code, RecipientUnreachable);
     assert_eq!(
-        failure.provider_message.as_deref(),
+        failure.words.message.as_deref(),
         Some(r#"{"error":{"code":131026}}"#)
     );
 }
@@ -325,10 +331,12 @@ fn by_status(
     ProviderFailure {
         code,
         message: code.default_message().into(),
-        provider_status: Some(status),
-        provider_code: None,
-        provider_message: raw.map(str::to_string),
-        provider_details: None,
+        words: ProviderWords {
+            status: Some(status),
+            code: None,
+            message: raw.map(str::to_string),
+            details: None,
+        },
         retry_after_secs,
     }
 }
@@ -397,13 +405,10 @@ fn bodies_that_are_not_graph_errors_are_classified_by_status() {
 fn invalid_utf8_and_huge_bodies_are_kept_bounded() {
     let failure = failure(502, &[0xff, 0xfe, b'x']);
     assert_eq!(failure.code, ProviderUnavailable);
-    assert_eq!(
-        failure.provider_message.as_deref(),
-        Some("\u{fffd}\u{fffd}x")
-    );
+    assert_eq!(failure.words.message.as_deref(), Some("\u{fffd}\u{fffd}x"));
     let huge = "x".repeat(100_000);
     let failure = self::failure(500, huge.as_bytes());
-    assert!(failure.provider_message.is_some_and(|m| m.len() < 2200));
+    assert!(failure.words.message.is_some_and(|m| m.len() < 2200));
 }
 
 #[test]
@@ -459,10 +464,10 @@ fn success_without_a_usable_id_is_a_provider_error_not_unavailable() {
     for body in bodies {
         let failure = failure(200, body.as_bytes());
         assert_eq!(failure.code, ProviderError, "{body}");
-        assert_eq!(failure.provider_status, Some(200));
-        assert_eq!(failure.provider_code, None);
+        assert_eq!(failure.words.status, Some(200));
+        assert_eq!(failure.words.code, None);
         assert_eq!(
-            failure.provider_message.as_deref(),
+            failure.words.message.as_deref(),
             (!body.is_empty()).then_some(*body)
         );
         assert!(

@@ -80,17 +80,17 @@ proptest! {
             return Ok(());
         }
         let failure = result.expect_err("anything else is a failure");
-        prop_assert_eq!(failure.provider_status, Some(status));
+        prop_assert_eq!(failure.words.status, Some(status));
         prop_assert_eq!(failure.retry_after_secs, response.retry_after_secs());
         let code = json.as_ref().and_then(graph_code);
-        prop_assert_eq!(&failure.provider_code, &code);
+        prop_assert_eq!(&failure.words.code, &code);
         if code.is_some() {
             let error = &json.as_ref().expect("a code came from JSON")["error"];
             let raw = Some(response.body_text()).filter(|t| !t.is_empty());
             let message = error["message"].as_str().map(str::to_string).or(raw);
-            prop_assert_eq!(&failure.provider_message, &message);
+            prop_assert_eq!(&failure.words.message, &message);
             let details = error["error_data"]["details"].as_str().map(str::to_string);
-            prop_assert_eq!(&failure.provider_details, &details);
+            prop_assert_eq!(&failure.words.details, &details);
         }
         let mapped = code.and_then(|c| c.trim().parse().ok()).and_then(contract_code);
         // 429 and any 5xx decide by status; an error inside a 2xx is provider_error (Meta may

@@ -1,6 +1,7 @@
 //! Meta webhook bodies (fixtures built from the documented payloads) → the exact events.
 
 use serde_json::json;
+use switchboard_core::ProviderWords;
 use switchboard_core::{
     CallEvent, CallEventKind, ErrorCode, EventError, InboundMessage, MessageStatus, ProviderEvent,
     StatusUpdate,
@@ -91,9 +92,12 @@ fn status_failed_maps_meta_codes_and_keeps_their_words() {
                 1763719201,
                 Some(MESSAGE_REF),
                 EventError {
-                    provider_code: Some("131026".into()),
-                    provider_message: Some("Message Undeliverable.".into()),
-                    provider_details: Some("Message Undeliverable.".into()),
+                    words: ProviderWords {
+                        code: Some("131026".into()),
+                        message: Some("Message Undeliverable.".into()),
+                        details: Some("Message Undeliverable.".into()),
+                        status: None,
+                    },
                     ..EventError::new(ErrorCode::RecipientUnreachable)
                 }
             ),
@@ -104,11 +108,15 @@ fn status_failed_maps_meta_codes_and_keeps_their_words() {
                 1763719202,
                 None,
                 EventError {
-                    provider_code: Some("131049".into()),
-                    provider_message: Some(
-                        "This message was not delivered to maintain healthy ecosystem engagement."
-                            .into()
-                    ),
+                    words: ProviderWords {
+                        code: Some("131049".into()),
+                        message: Some(
+                            "This message was not delivered to maintain healthy ecosystem \
+                             engagement."
+                                .into()
+                        ),
+                        ..ProviderWords::default()
+                    },
                     ..EventError::new(ErrorCode::ProviderError)
                 }
             ),
@@ -118,13 +126,16 @@ fn status_failed_maps_meta_codes_and_keeps_their_words() {
                 1763719203,
                 None,
                 EventError {
-                    provider_code: Some("131047".into()),
-                    provider_message: Some("Re-engagement message".into()),
-                    provider_details: Some(
-                        "Message failed to send because more than 24 hours have passed since \
-                         the customer last replied to this number."
-                            .into()
-                    ),
+                    words: ProviderWords {
+                        code: Some("131047".into()),
+                        message: Some("Re-engagement message".into()),
+                        details: Some(
+                            "Message failed to send because more than 24 hours have passed \
+                             since the customer last replied to this number."
+                                .into()
+                        ),
+                        ..ProviderWords::default()
+                    },
                     ..EventError::new(ErrorCode::OutsideServiceWindow)
                 }
             ),

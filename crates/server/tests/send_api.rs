@@ -151,7 +151,9 @@ async fn a_failing_pod_fails_over_in_route_order() {
     );
     assert_eq!(
         attempts[0]["error"],
-        json!({"code": "provider_unavailable", "provider_status": 500, "provider_code": "WA500", "provider_message": "Please try again later"})
+        json!({"code": "provider_unavailable", "provider_status": 500, "provider_code": "WA500",
+               "provider_message": "Please try again later",
+               "provider_details": "{\"error\":\"Internal server error\"}"})
     );
     assert_eq!(attempts[1]["error"]["code"], "provider_unavailable");
     assert_eq!(attempts[1]["error"]["provider_status"], 503);

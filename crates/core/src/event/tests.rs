@@ -128,9 +128,9 @@ fn event_error_serializes_like_an_attempt_error() {
         json!({"code": "recipient_unreachable",
                "message": ErrorCode::RecipientUnreachable.default_message()})
     );
-    error.provider_code = Some("131026".into());
-    error.provider_message = Some("Message Undeliverable.".into());
-    error.provider_details = Some("old client".into());
+    error.words.code = Some("131026".into());
+    error.words.message = Some("Message Undeliverable.".into());
+    error.words.details = Some("old client".into());
     assert_eq!(
         serde_json::to_value(&error).unwrap(),
         json!({"code": "recipient_unreachable",

@@ -4,6 +4,7 @@ use super::value::{phone, StatusWords};
 use crate::meta_error_code;
 use serde_json::Value;
 use switchboard_core::event::{text_field, whole_seconds};
+use switchboard_core::ProviderWords;
 use switchboard_core::{ErrorCode, EventError, MessageStatus, StatusUpdate};
 
 /// One `statuses[]` item; `None` for a status word Switchboard does not report, for the
@@ -44,12 +45,15 @@ fn failure(error: Option<&Value>) -> EventError {
         .and_then(meta_error_code)
         .unwrap_or(ErrorCode::ProviderError);
     EventError {
-        provider_code,
-        // `message` says more than `title`; older API versions send only `title`.
-        provider_message: text_field(error, "message").or_else(|| text_field(error, "title")),
-        provider_details: error
-            .get("error_data")
-            .and_then(|data| text_field(data, "details")),
+        words: ProviderWords {
+            code: provider_code,
+            // `message` says more than `title`; older API versions send only `title`.
+            message: text_field(error, "message").or_else(|| text_field(error, "title")),
+            details: error
+                .get("error_data")
+                .and_then(|data| text_field(data, "details")),
+            status: None,
+        },
         ..EventError::new(code)
     }
 }

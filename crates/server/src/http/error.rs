@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::fmt;
-use switchboard_core::{ErrorCode, ProviderFailure, ValidationError};
+use switchboard_core::{ErrorCode, ProviderFailure, ProviderWords, ValidationError};
 
 /// Seconds a 429 asks the caller to wait when the provider named no delay.
 pub const DEFAULT_RETRY_AFTER_SECS: u64 = 30;
@@ -22,14 +22,8 @@ pub struct ErrorBody {
     pub provider: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider_status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider_message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider_details: Option<String>,
+    #[serde(flatten)]
+    pub words: ProviderWords,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts: Option<Vec<Attempt>>,
 }
@@ -53,10 +47,7 @@ impl ApiError {
                 field: None,
                 provider: None,
                 endpoint: None,
-                provider_status: None,
-                provider_code: None,
-                provider_message: None,
-                provider_details: None,
+                words: ProviderWords::default(),
                 attempts: None,
             }),
             retry_after_secs: None,
@@ -97,10 +88,7 @@ impl ApiError {
         let mut error = ApiError::new(failure.code, request_id).message(failure.message.clone());
         error.body.provider = Some(provider.to_string());
         error.body.endpoint = Some(endpoint.to_string());
-        error.body.provider_status = failure.provider_status;
-        error.body.provider_code = failure.provider_code.clone();
-        error.body.provider_message = failure.provider_message.clone();
-        error.body.provider_details = failure.provider_details.clone();
+        error.body.words = failure.words.clone();
         error.retry_after_secs = failure.retry_after_secs;
         error
     }

@@ -262,6 +262,7 @@ impl Drop for Permit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchboard_core::ProviderWords;
 
     const THRESHOLDS: Thresholds = Thresholds {
         failure_threshold: 2,
@@ -272,9 +273,7 @@ mod tests {
         AttemptError {
             code,
             message: None,
-            provider_status: None,
-            provider_code: None,
-            provider_message: None,
+            words: ProviderWords::default(),
         }
     }
 

@@ -15,8 +15,8 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchboard_core::{
-    Accepted, ErrorCode, OutboundMessage, ProviderFailure, ProviderRequest, RenderContext,
-    Unsupported,
+    Accepted, ErrorCode, OutboundMessage, ProviderFailure, ProviderRequest, ProviderWords,
+    RenderContext, Unsupported,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,12 +59,8 @@ pub struct AttemptError {
     pub code: ErrorCode,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider_status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider_message: Option<String>,
+    #[serde(flatten)]
+    pub words: ProviderWords,
 }
 
 /// One endpoint's part in a send.
@@ -90,9 +86,7 @@ impl Attempt {
             error: Some(AttemptError {
                 code: ErrorCode::UnsupportedByProvider,
                 message: Some(why.message.clone()),
-                provider_status: None,
-                provider_code: None,
-                provider_message: None,
+                words: ProviderWords::default(),
             }),
         }
     }
@@ -124,9 +118,7 @@ impl Attempt {
         let error = result.as_ref().err().map(|f| AttemptError {
             code: f.code,
             message: None,
-            provider_status: f.provider_status,
-            provider_code: f.provider_code.clone(),
-            provider_message: f.provider_message.clone(),
+            words: f.words.clone(),
         });
         Attempt {
             endpoint: endpoint.id.clone(),
@@ -374,7 +366,7 @@ pub async fn send(
                 });
             }
             Err(failure) => {
-                tracing::warn!(endpoint = %endpoint.id, code = %failure.code, provider_status = ?failure.provider_status, provider_code = ?failure.provider_code, "provider attempt failed");
+                tracing::warn!(endpoint = %endpoint.id, code = %failure.code, provider_status = ?failure.words.status, provider_code = ?failure.words.code, "provider attempt failed");
                 let go_on = may_fail_over(&failure, resilience);
                 last_failure = Some((failure, endpoint.clone()));
                 if !go_on {
