@@ -5,6 +5,7 @@ use std::fmt;
 
 /// Every error Switchboard answers with has exactly one of these codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidRequest,
@@ -180,6 +181,7 @@ impl ValidationError {
 /// provider's answer is shown (an error, an attempt, a failed status), flattened into it so its
 /// keys read `provider_status`, `provider_code`, `provider_message`, `provider_details`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProviderWords {
     /// HTTP status the provider answered with; `None` when no response arrived (or for a
     /// webhook).

@@ -391,11 +391,52 @@ async fn request_ids_are_echoed_or_generated() {
     assert_eq!(reply.body["error"]["request_id"], generated);
     let reply = gw.get("/v1/nothing-here").await;
     assert_eq!((reply.status, reply.error_code()), (404, "not_found"));
+    gw.stop().await;
+}
+
+#[actix_web::test]
+async fn the_api_describes_itself() {
+    let gw = Gateway::start().await;
     // The base URL says what this is and where to look.
     let reply = gw.get("/").await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["service"], "switchboard");
     assert_eq!(reply.body["api"], "/v1/messages");
+    assert_eq!(reply.body["docs"], "/docs/");
+    // The OpenAPI document describes every route, and /docs serves its page.
+    let spec = gw.get("/openapi.json").await;
+    assert_eq!(spec.status, 200);
+    assert_eq!(spec.body["openapi"], "3.1.0");
+    for path in [
+        "/v1/messages",
+        "/v1/messages/{id}",
+        "/v1/providers",
+        "/v1/call-links",
+        "/v1/templates",
+        "/webhooks/{instance}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/",
+    ] {
+        assert!(
+            spec.body["paths"].get(path).is_some(),
+            "{path} is not described"
+        );
+    }
+    let codes = &spec.body["components"]["schemas"]["ErrorCode"]["enum"];
+    assert_eq!(
+        codes.as_array().map(Vec::len),
+        Some(switchboard_core::ErrorCode::ALL.len())
+    );
+    let page = gw
+        .http
+        .get(format!("{}/docs/", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("swagger-ui"));
     gw.stop().await;
 }
 

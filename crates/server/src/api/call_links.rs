@@ -25,6 +25,14 @@ struct CallLinkRequest {
     payload: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/call-links", tag = "providers", security(("client_token" = [])),
+    request_body(content = crate::api::openapi::CallLinkRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The wa.me/call link", body = crate::api::openapi::CallLink),
+        (status = 400, description = "Invalid number or payload (`invalid_request`)", body = crate::api::openapi::ErrorResponse),
+        (status = 401, description = "No or wrong client token (`unauthenticated`)", body = crate::api::openapi::ErrorResponse),
+        (status = 413, description = "Body over `server.max_body_bytes` (`payload_too_large`)", body = crate::api::openapi::ErrorResponse),
+    ))]
 pub async fn create_call_link(
     request: HttpRequest,
     payload: web::Payload,

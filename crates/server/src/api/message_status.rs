@@ -9,6 +9,14 @@ use serde_json::json;
 use switchboard_core::ErrorCode;
 use switchboard_store::MessageRecord;
 
+#[utoipa::path(get, path = "/v1/messages/{id}", tag = "messages", security(("client_token" = [])),
+    params(("id" = String, Path, description = "Switchboard's message id")),
+    responses(
+        (status = 200, description = "The message and its status history", body = crate::api::openapi::MessageView),
+        (status = 401, description = "No or wrong client token (`unauthenticated`)", body = crate::api::openapi::ErrorResponse),
+        (status = 404, description = "No such message for this client", body = crate::api::openapi::ErrorResponse),
+        (status = 503, description = "The store is unavailable, or (for a send) the provider is (`provider_unavailable`)", body = crate::api::openapi::ErrorResponse),
+    ))]
 pub async fn get_message(
     id: web::Path<String>,
     client: ClientName,

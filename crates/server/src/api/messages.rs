@@ -25,6 +25,27 @@ pub struct SendQuery {
     dry_run: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/messages", tag = "messages", security(("client_token" = [])),
+    params(
+        ("dry_run" = Option<bool>, Query, description = "Validate, route and translate without sending"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters: the first final answer is kept 24 h and replayed"),
+    ),
+    request_body(content = crate::api::openapi::MessageRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Dry run: each endpoint's exact request", body = crate::api::openapi::DryRunPlan),
+        (status = 202, description = "A provider accepted the message", body = crate::send::SendResult),
+        (status = 400, description = "Invalid message; `field` names the JSON path (`invalid_request`)", body = crate::api::openapi::ErrorResponse),
+        (status = 401, description = "No or wrong client token (`unauthenticated`)", body = crate::api::openapi::ErrorResponse),
+        (status = 409, description = "Same Idempotency-Key, first request still in flight", body = crate::api::openapi::ErrorResponse),
+        (status = 413, description = "Body over `server.max_body_bytes` (`payload_too_large`)", body = crate::api::openapi::ErrorResponse),
+        (status = 422, description = "Unknown sender, unsupported by every endpoint, recipient or template refused, key reused with another body", body = crate::api::openapi::ErrorResponse),
+        (status = 402, description = "Insufficient funds at the provider", body = crate::api::openapi::ErrorResponse),
+        (status = 403, description = "Sender not permitted or account restricted", body = crate::api::openapi::ErrorResponse),
+        (status = 429, description = "Rate limited; `Retry-After` says how long to wait", body = crate::api::openapi::ErrorResponse),
+        (status = 502, description = "The provider refused the credentials or answered with an error", body = crate::api::openapi::ErrorResponse),
+        (status = 503, description = "The store is unavailable, or (for a send) the provider is (`provider_unavailable`)", body = crate::api::openapi::ErrorResponse),
+        (status = 504, description = "No answer within `timeout_ms`: the outcome is unknown", body = crate::api::openapi::ErrorResponse),
+    ))]
 pub async fn send_message(
     request: HttpRequest,
     payload: web::Payload,

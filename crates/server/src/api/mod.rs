@@ -4,12 +4,14 @@ mod call_links;
 mod health;
 mod message_status;
 mod messages;
+pub mod openapi;
 mod providers;
 mod templates;
 
 use crate::http::{ApiError, RequestId};
 use actix_web::{web, HttpRequest, HttpResponse};
 use switchboard_core::ErrorCode;
+use utoipa::OpenApi;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -27,7 +29,17 @@ pub fn routes(config: &mut web::ServiceConfig) {
             "/v1/call-links",
             web::post().to(call_links::create_call_link),
         )
-        .route("/v1/templates", web::post().to(templates::create_template));
+        .route("/v1/templates", web::post().to(templates::create_template))
+        .route("/openapi.json", web::get().to(openapi_json))
+        .service(
+            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+                .url("/openapi.json", openapi::ApiDoc::openapi()),
+        );
+}
+
+/// The OpenAPI document, generated from the handlers.
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(openapi::ApiDoc::openapi())
 }
 
 /// Unknown paths and methods get the one error shape too.

@@ -8,6 +8,11 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 /// Every endpoint of the running configuration, sorted by id.
+#[utoipa::path(get, path = "/v1/providers", tag = "providers", security(("client_token" = [])),
+    responses(
+        (status = 200, description = "Every endpoint with its circuit and attempt counts", body = crate::api::openapi::ProviderList),
+        (status = 401, description = "No or wrong client token (`unauthenticated`)", body = crate::api::openapi::ErrorResponse),
+    ))]
 pub async fn list_providers(state: web::Data<AppState>, _client: ClientName) -> HttpResponse {
     let settings = state.settings();
     let endpoints: Vec<_> = settings
@@ -30,6 +35,9 @@ pub async fn list_providers(state: web::Data<AppState>, _client: ClientName) -> 
 }
 
 /// Prometheus scrape. Circuit gauges are refreshed from the circuits at scrape time.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus/OpenMetrics text", body = String,
+               content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let states = CircuitState::ALL.map(CircuitState::as_str);
     for endpoint in state.settings().endpoints.values() {

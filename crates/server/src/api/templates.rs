@@ -12,6 +12,22 @@ pub struct TemplateQuery {
     provider: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/templates", tag = "providers", security(("client_token" = [])),
+    params(("provider" = Option<String>, Query, description = "The provider instance; optional when only one can create templates")),
+    request_body(content = serde_json::Value, description = "Meta's template-creation object", content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; in review", body = crate::api::openapi::TemplateCreated),
+        (status = 400, description = "Invalid template or provider (`invalid_request`)", body = crate::api::openapi::ErrorResponse),
+        (status = 401, description = "No or wrong client token (`unauthenticated`)", body = crate::api::openapi::ErrorResponse),
+        (status = 413, description = "Body over `server.max_body_bytes` (`payload_too_large`)", body = crate::api::openapi::ErrorResponse),
+        (status = 422, description = "Template refused", body = crate::api::openapi::ErrorResponse),
+        (status = 402, description = "Insufficient funds at the provider", body = crate::api::openapi::ErrorResponse),
+        (status = 403, description = "Not permitted", body = crate::api::openapi::ErrorResponse),
+        (status = 429, description = "Rate limited", body = crate::api::openapi::ErrorResponse),
+        (status = 502, description = "Provider error or refused credentials", body = crate::api::openapi::ErrorResponse),
+        (status = 503, description = "The store is unavailable, or (for a send) the provider is (`provider_unavailable`)", body = crate::api::openapi::ErrorResponse),
+        (status = 504, description = "No answer in time", body = crate::api::openapi::ErrorResponse),
+    ))]
 pub async fn create_template(
     request: HttpRequest,
     payload: web::Payload,

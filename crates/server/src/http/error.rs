@@ -10,7 +10,7 @@ use switchboard_core::{ErrorCode, ProviderFailure, ProviderWords, ValidationErro
 /// Seconds a 429 asks the caller to wait when the provider named no delay.
 pub const DEFAULT_RETRY_AFTER_SECS: u64 = 30;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard_core::ErrorCode;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CircuitState {
     Closed,
@@ -46,7 +46,7 @@ fn opens_circuit(code: ErrorCode) -> bool {
 }
 
 /// Counts of attempts by outcome, as `GET /v1/providers` shows them.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct AttemptCounts {
     pub accepted: u64,
     pub failed: u64,
@@ -54,7 +54,7 @@ pub struct AttemptCounts {
 }
 
 /// What `GET /v1/providers` shows for one endpoint.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CircuitSnapshot {
     pub circuit: CircuitState,
     pub consecutive_failures: u32,

@@ -19,7 +19,7 @@ use switchboard_core::{
     RenderContext, Unsupported,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Accepted,
@@ -37,7 +37,7 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     Unsupported,
@@ -54,7 +54,7 @@ impl SkipReason {
 }
 
 /// The error of one attempt, as listed in `attempts`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AttemptError {
     pub code: ErrorCode,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -64,7 +64,7 @@ pub struct AttemptError {
 }
 
 /// One endpoint's part in a send.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Attempt {
     pub endpoint: String,
     pub outcome: Outcome,
@@ -135,7 +135,7 @@ impl Attempt {
 }
 
 /// The 202 body of an accepted send.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SendResult {
     pub id: String,
     pub status: &'static str,

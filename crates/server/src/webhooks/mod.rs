@@ -25,7 +25,13 @@ pub fn routes(config: &mut web::ServiceConfig) {
 
 /// The provider's subscription check (Meta's `hub.challenge`): 200 with the answer the
 /// provider's crate gives, else 403.
-async fn handshake(
+#[utoipa::path(get, path = "/webhooks/{instance}", tag = "webhooks",
+    params(("instance" = String, Path, description = "The provider instance (table key under [providers])")),
+    responses(
+        (status = 200, description = "The provider's challenge, echoed (Meta's hub.challenge)", body = String, content_type = "text/plain"),
+        (status = 403, description = "No handshake for this instance, or a wrong verify token"),
+    ))]
+pub async fn handshake(
     instance: web::Path<String>,
     query: web::Query<Vec<(String, String)>>,
     state: web::Data<AppState>,
@@ -41,7 +47,18 @@ async fn handshake(
     }
 }
 
-async fn receive(
+#[utoipa::path(post, path = "/webhooks/{instance}", tag = "webhooks",
+    params(("instance" = String, Path, description = "The provider instance (table key under [providers])")),
+    request_body(content = serde_json::Value, description = "The provider's webhook body, proven by its signature or callback token", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Proven and handled", body = crate::api::openapi::WebhookAccepted),
+        (status = 400, description = "Not the provider's envelope", body = crate::api::openapi::ErrorResponse),
+        (status = 401, description = "Proof missing or wrong", body = crate::api::openapi::ErrorResponse),
+        (status = 404, description = "No such provider instance", body = crate::api::openapi::ErrorResponse),
+        (status = 413, description = "Body over 1 MiB", body = crate::api::openapi::ErrorResponse),
+        (status = 503, description = "The store is unavailable", body = crate::api::openapi::ErrorResponse),
+    ))]
+pub async fn receive(
     request: HttpRequest,
     instance: web::Path<String>,
     payload: web::Payload,
