@@ -88,8 +88,9 @@ impl Refs {
     }
 }
 
-/// The `type` of a message.
+/// The `type` of a message: the name is also the key of the object that carries the content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum MessageType {
     Text,

@@ -8,7 +8,7 @@ use crate::send::circuit::{AttemptCounts, CircuitState};
 use crate::send::{Attempt, AttemptError, Outcome, SendResult, SkipReason};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use switchboard_core::{ErrorCode, ProviderWords};
+use switchboard_core::{ErrorCode, MessageType, ProviderWords};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
@@ -67,23 +67,6 @@ impl Modify for BearerToken {
 #[derive(ToSchema)]
 pub struct ErrorResponse {
     pub error: ErrorBody,
-}
-
-/// The message types: the name is also the key of the object that carries the content.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum MessageType {
-    Text,
-    Image,
-    Audio,
-    Video,
-    Document,
-    Sticker,
-    Location,
-    Contacts,
-    Interactive,
-    Template,
-    Reaction,
 }
 
 /// A message: WhatsApp's message object as Meta defines it (without `messaging_product`),
