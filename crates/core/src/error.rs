@@ -147,7 +147,7 @@ impl ErrorCode {
             ProviderError => "The provider refused the message for a reason Switchboard does not map; see provider_code.",
             ProviderUnavailable => "The provider is unavailable; retry later with the same Idempotency-Key.",
             ProviderTimeout => {
-                "The provider did not answer in time; the message may or may not have been sent. Retry with the same Idempotency-Key."
+                "The provider did not answer in time; the message may or may not have been sent. Check its status before sending it again (a retry with the same Idempotency-Key gets this answer again)."
             }
         }
     }

@@ -570,6 +570,51 @@ async fn idempotency_keys_replay_refuse_other_bodies_and_scope_per_client() {
 }
 
 #[actix_web::test]
+async fn an_answer_that_did_not_reach_the_recipient_is_not_kept_under_the_key() {
+    let gw =
+        Gateway::start_with(|s| common::shorten_timeouts(s, std::time::Duration::from_millis(300)))
+            .await;
+    let via_meta = |body: &str| json!({"to": "+14085551234", "type": "text", "text": {"body": body}, "provider": "meta"});
+    // provider_unavailable and rate_limited: nothing was delivered, so the same key sends again.
+    for (behaviour, status, code) in [
+        (Behaviour::Down, 503, "provider_unavailable"),
+        (Behaviour::Error("130429".into()), 429, "rate_limited"),
+    ] {
+        gw.sim.reset();
+        gw.sim.set_behaviour("meta", behaviour);
+        let (first, _, body) = send_with_key(&gw, code, TOKEN, &via_meta(code)).await;
+        assert_eq!(
+            (first, body["error"]["code"].as_str()),
+            (status, Some(code))
+        );
+        gw.sim.set_behaviour("meta", Behaviour::Normal);
+        let (again, headers, body) = send_with_key(&gw, code, TOKEN, &via_meta(code)).await;
+        assert_eq!(again, 202, "{code}: sent again: {body}");
+        assert!(!headers.contains_key("idempotent-replayed"));
+        assert_eq!(gw.sim.requests_to("meta").len(), 2, "{code}");
+        // From now on the acceptance is what the key replays.
+        let (third, headers, replayed) = send_with_key(&gw, code, TOKEN, &via_meta(code)).await;
+        assert_eq!((third, &replayed), (202, &body));
+        assert_eq!(headers["idempotent-replayed"], "true");
+        assert_eq!(gw.sim.requests_to("meta").len(), 2, "{code}");
+    }
+    // provider_timeout: the provider may have taken it; the answer is kept and nothing is resent.
+    gw.sim.reset();
+    gw.sim.set_behaviour("meta", Behaviour::BlackHole);
+    let (first, _, timed_out) = send_with_key(&gw, "timeout", TOKEN, &via_meta("t")).await;
+    assert_eq!(
+        (first, timed_out["error"]["code"].as_str()),
+        (504, Some("provider_timeout"))
+    );
+    gw.sim.set_behaviour("meta", Behaviour::Normal);
+    let (again, headers, replayed) = send_with_key(&gw, "timeout", TOKEN, &via_meta("t")).await;
+    assert_eq!((again, &replayed), (504, &timed_out));
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(gw.sim.requests_to("meta").len(), 1);
+    gw.stop().await;
+}
+
+#[actix_web::test]
 async fn an_idempotency_key_in_flight_gets_409() {
     let gw = Gateway::start().await;
     gw.sim.set_behaviour(

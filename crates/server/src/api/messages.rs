@@ -94,10 +94,11 @@ pub async fn send_message(
     // The send runs to its end in its own task, even if the caller hangs up: the message's
     // outcome is recorded and the key completed, so a retry replays instead of re-sending.
     let task = actix_web::rt::spawn(async move {
-        let stored = match handle(&state, &client, &body, &request_id).await {
+        let result = handle(&state, &client, &body, &request_id).await;
+        let stored = match &result {
             Ok(result) => StoredResponse {
                 status: StatusCode::ACCEPTED.as_u16(),
-                body: serde_json::to_vec(&result).unwrap_or_default(),
+                body: serde_json::to_vec(result).unwrap_or_default(),
                 retry_after_secs: None,
             },
             Err(error) => StoredResponse {
@@ -107,7 +108,12 @@ pub async fn send_message(
             },
         };
         if let Some(key) = &key {
-            if let Err(error) = state.store.complete_key(&client.0, key, &stored).await {
+            let kept = if answer_is_kept(&result) {
+                state.store.complete_key(&client.0, key, &stored).await
+            } else {
+                state.store.release_key(&client.0, key).await
+            };
+            if let Err(error) = kept {
                 tracing::error!(%error, "idempotency key not completed: it stays in flight");
             }
         }
@@ -117,6 +123,20 @@ pub async fn send_message(
         Ok(stored) => Ok(respond(stored)),
         // Only a bug (a panic in the send path) ends here.
         Err(_) => Ok(HttpResponse::InternalServerError().finish()),
+    }
+}
+
+/// Whether the answer is kept under the request's `Idempotency-Key` and replayed to a retry.
+/// An answer known not to have reached the recipient (`provider_unavailable`, `rate_limited`)
+/// is not: the caller's retry with the same key sends again. Everything else is, a
+/// `provider_timeout` above all (the provider may have taken the message).
+fn answer_is_kept(result: &Result<send::SendResult, ApiError>) -> bool {
+    match result {
+        Ok(_) => true,
+        Err(error) => !matches!(
+            error.body.code,
+            ErrorCode::ProviderUnavailable | ErrorCode::RateLimited
+        ),
     }
 }
 
