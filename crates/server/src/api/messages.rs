@@ -175,7 +175,7 @@ async fn handle(
     let settings = state.settings();
     let (message, route) = prepare(&settings, body, request_id)?;
     let message_id = ulid::Ulid::new().to_string();
-    tracing::info!(client = %client.0, message_id, r#type = message.message_type().as_str(), "sending");
+    tracing::debug!(client = %client.0, message_id, r#type = message.message_type().as_str(), "sending");
     let record = new_message(&message, &route, &message_id, &client.0);
     state
         .store

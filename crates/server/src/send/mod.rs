@@ -354,7 +354,7 @@ pub async fn send(
         attempts.push(counted(sending.metrics, attempt, Some(started.elapsed())));
         match result {
             Ok(accepted) => {
-                tracing::info!(endpoint = %endpoint.id, message_id, "provider accepted");
+                tracing::debug!(endpoint = %endpoint.id, message_id, "provider accepted");
                 return Ok(SendResult {
                     id: message_id.to_string(),
                     status: "accepted",
