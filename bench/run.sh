@@ -7,6 +7,8 @@
 #   gateway         wrk -> switchboard POST /v1/messages -> fake      (RUST_LOG unset: info)
 #   gateway-warn    the same with RUST_LOG=warn                        (the cost of info logs)
 #   gateway-memstore  diagnostic: the same with the store in memory    (the cost of durability)
+#   gateway-keys    the same with a unique Idempotency-Key on every request
+#   gateway-postgres  the same with PostgreSQL as the store (a fresh database)
 #   pod-down        kaleyra/in is a closed port; sg and eu answer
 #   pod-blackholed  kaleyra/in accepts and never answers; measured once its circuit is open
 # and writes a markdown table with the targets to bench/RESULTS.md (see bench/README.md).
@@ -15,6 +17,9 @@
 # WARMUP (3s), BLACKHOLE_WARMUP (5s), PORT_BASE (18400), OUT (bench/RESULTS.md),
 # PROFILE (auto: profile the gateway when a target is missed; 1: always; 0: never),
 # PROFILE_SECS (10), STORE_URL (default: a new SQLite file per scenario in the temp dir),
+# POSTGRES (auto: run gateway-postgres when PostgreSQL is installed or can be; 0: skip it),
+# PG_ADMIN_URL (a PostgreSQL server where the role may create databases; default: a throwaway
+# server started here, with PostgreSQL's default durability: fsync and synchronous_commit on),
 # GATEWAY_BIN (benchmark another switchboard binary), BASELINE_BIN and BASELINE_LABEL (also run
 # the healthy gateway scenarios with a second binary, e.g. an earlier commit, for comparison),
 # SKIP_INSTALL=1, SKIP_BUILD=1, KEEP_TMP=1, CARGO_TARGET_DIR.
@@ -33,12 +38,14 @@ PORT_BASE=${PORT_BASE:-18400}
 OUT=${OUT:-$here/RESULTS.md}
 PROFILE=${PROFILE:-auto}
 PROFILE_SECS=${PROFILE_SECS:-10}
+POSTGRES=${POSTGRES:-auto}
 
 FAKE_PORT=$((PORT_BASE + 1))
 BLACKHOLE_PORT=$((PORT_BASE + 2))
 CLOSED_PORT=$((PORT_BASE + 3))
 NGINX_PORT=$((PORT_BASE + 4))
 GATEWAY_PORT=$((PORT_BASE + 5))
+PG_PORT=$((PORT_BASE + 6))
 
 TOKEN=bench-token
 SID=HXAP16XXXXXX97IN
@@ -69,6 +76,7 @@ cleanup() {
   for pid in "${pids[@]}"; do
     wait "$pid" 2>/dev/null || true
   done
+  stop_postgres
   if [[ -n "$tmp" && -d "$tmp" ]]; then
     if [[ "$succeeded" == 1 && "${KEEP_TMP:-0}" != 1 ]]; then
       rm -rf "$tmp"
@@ -182,6 +190,86 @@ build() {
   [[ -x "$GATEWAY_BIN" && -x "$FAKE_BIN" ]] || die "binaries missing under $target_dir/release"
 }
 
+# ---------------------------------------------------------------- PostgreSQL
+
+PG_BIN=""        # server binaries, when the script runs its own server
+PG_DATA=""       # its data directory, while it runs
+PG_ADMIN=""      # URL of a database on the server where new databases can be created
+PG_SETTINGS=""   # what the report says about the server
+
+pg_as_owner() {
+  if [[ $(id -u) == 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
+}
+
+# Makes PG_ADMIN point at a server: PG_ADMIN_URL, or one started here. False if there is none.
+start_postgres() {
+  if [[ -n "${PG_ADMIN_URL:-}" ]]; then
+    PG_ADMIN=$PG_ADMIN_URL
+    PG_SETTINGS="the server named by PG_ADMIN_URL"
+    return 0
+  fi
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [[ -z "$PG_BIN" && "${SKIP_INSTALL:-0}" != 1 && $(id -u) == 0 ]]; then
+    log "installing PostgreSQL with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >&2 ||
+      true
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  fi
+  [[ -n "$PG_BIN" ]] || return 1
+  port_listening "$PG_PORT" && die "port $PG_PORT (PostgreSQL) is in use (set PORT_BASE)"
+  local data="$tmp/postgres"
+  if [[ $(id -u) == 0 ]]; then
+    install -d -o postgres -g postgres -m 700 "$data"
+  else
+    mkdir -p -m 700 "$data"
+  fi
+  pg_as_owner "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust >"$tmp/postgres-initdb.log" 2>&1 ||
+    die "initdb failed: $(tail -n 20 "$tmp/postgres-initdb.log")"
+  # PostgreSQL's defaults otherwise: every commit is flushed to disk (fsync, synchronous_commit).
+  pg_as_owner "$PG_BIN/pg_ctl" start -D "$data" -l "$data/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $data" >"$tmp/postgres-start.log" 2>&1 ||
+    die "PostgreSQL did not start: $(tail -n 20 "$data/server.log" 2>/dev/null)"
+  PG_DATA=$data
+  PG_ADMIN="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+  PG_SETTINGS="PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') started for the run on this machine, default settings (fsync on, synchronous_commit on, shared_buffers $(pg_as_owner "$PG_BIN/psql" -XAtq -h "$data" -p "$PG_PORT" -U postgres -c 'SHOW shared_buffers'))"
+}
+
+stop_postgres() {
+  if [[ -n "$PG_DATA" ]]; then
+    pg_as_owner "$PG_BIN/pg_ctl" stop -D "$PG_DATA" -m fast >/dev/null 2>&1 || true
+    PG_DATA=""
+  fi
+}
+
+# A new database on the server for run NAME; prints its URL.
+postgres_database() {
+  local name="switchboard_bench_${1//-/_}_$$" psql=psql
+  [[ -n "$PG_BIN" ]] && psql="$PG_BIN/psql"
+  "$psql" -XAtq "$PG_ADMIN" -c "CREATE DATABASE $name" >/dev/null ||
+    die "cannot create database $name on the PostgreSQL server"
+  local base=${PG_ADMIN%%\?*}
+  echo "${base%/*}/$name"
+}
+
+# CPU time (clock ticks) of every postgres process so far; server processes that exit meanwhile
+# are lost from it, so it is read while the gateway's connections are open.
+postgres_ticks() {
+  local pids
+  if [[ -n "$PG_DATA" ]]; then
+    local postmaster
+    postmaster=$(head -n 1 "$PG_DATA/postmaster.pid")
+    pids="$postmaster $(pgrep -P "$postmaster" | tr '\n' ' ')"
+  else
+    pids=$(pgrep -x postgres | tr '\n' ' ')
+  fi
+  if [[ -n "$pids" ]]; then
+    # shellcheck disable=SC2086
+    cpu_ticks $pids
+  else
+    echo 0
+  fi
+}
+
 # ---------------------------------------------------------------- configs
 
 write_lua() {
@@ -211,6 +299,31 @@ wrk.path = "/v1/messages"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $TOKEN"
 wrk.body = '$gateway_body'
+$done_fn
+EOF
+  # A unique Idempotency-Key on every request: the run's prefix (wrk's first script argument),
+  # the wrk thread and a counter.
+  cat >"$tmp/gateway-keys.lua" <<EOF
+wrk.method = "POST"
+wrk.path = "/v1/messages"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+wrk.body = '$gateway_body'
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local prefix = "k"
+local counter = 0
+init = function(args)
+  prefix = args[1] or prefix
+end
+request = function()
+  counter = counter + 1
+  wrk.headers["Idempotency-Key"] = string.format("%s-%d-%d", prefix, tid, counter)
+  return wrk.format()
+end
 $done_fn
 EOF
 }
@@ -302,12 +415,13 @@ EOF
 
 # ---------------------------------------------------------------- wrk
 
-# run_wrk NAME URL LUA DURATION: sets W_* from the BENCH line the Lua done() prints.
+# run_wrk NAME URL LUA DURATION: sets W_* from the BENCH line the Lua done() prints. The run's
+# name goes to the script as its argument (the key prefix of gateway-keys.lua).
 declare -A W
 run_wrk() {
   local name=$1 url=$2 lua=$3 duration=$4 line
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --timeout 10s --latency -s "$lua" "$url" \
-    >"$tmp/wrk-$name.txt" 2>&1 || die "wrk failed: $(cat "$tmp/wrk-$name.txt")"
+    -- "$name-$$" >"$tmp/wrk-$name.txt" 2>&1 || die "wrk failed: $(cat "$tmp/wrk-$name.txt")"
   line=$(grep '^BENCH ' "$tmp/wrk-$name.txt") || die "no result from wrk: $(cat "$tmp/wrk-$name.txt")"
   local key value field fields
   read -ra fields <<<"${line#BENCH }"
@@ -333,6 +447,12 @@ scenarios=()
 
 ms() { awk -v us="$1" 'BEGIN {printf "%.2f", us / 1000}'; }
 
+# ratio NAME: the run's throughput as a multiple of nginx's ("-" for direct and nginx).
+ratio() {
+  [[ "$1" == direct || "$1" == nginx || -z "${R_rps[nginx]:-}" ]] && { echo "-"; return; }
+  awk -v a="${R_rps[$1]}" -v b="${R_rps[nginx]}" 'BEGIN {printf "%.2f×", a / b}'
+}
+
 # record NAME PROCESS_LABEL RSS_KIB CPU_TICKS CTX_SWITCHES [NOTE]: stores the last wrk run.
 record() {
   local name=$1 label=$2 rss=$3 ticks=$4 ctx=$5 note=${6:-}
@@ -355,7 +475,7 @@ record() {
     note="${note:+$note; }a compiler was running at the end of this scenario"
   fi
   R_note[$name]=$note
-  log "$name: ${R_rps[$name]} req/s, p50 $(ms "$W_p50_us") ms, p99 $(ms "$W_p99_us") ms, failed $W_failed, $label peak RSS ${R_rss[$name]} MiB"
+  log "$name: ${R_rps[$name]} req/s ($(ratio "$name") nginx), p50 $(ms "$W_p50_us") ms, p99 $(ms "$W_p99_us") ms, failed $W_failed, $label peak RSS ${R_rss[$name]} MiB"
 }
 
 # ---------------------------------------------------------------- scenarios
@@ -419,16 +539,35 @@ scenario_nginx() {
   stop "$FAKE_PID"
 }
 
-scenario_gateway() { # NAME [RUST_LOG] [STORE_URL] [NOTE]
-  local name=$1 level=${2:-} store=${3:-} note=${4:-}
+scenario_gateway() { # NAME [RUST_LOG] [STORE_URL] [NOTE] [LUA]
+  local name=$1 level=${2:-} store=${3:-} note=${4:-} lua=${5:-$tmp/gateway.lua}
   start_fake "$name"
   write_gateway_conf "$name" "http://127.0.0.1:$FAKE_PORT" 30 "$store"
   start_gateway "$name" "$tmp/$name.toml" "$level"
-  URL="http://127.0.0.1:$GATEWAY_PORT" LUA="$tmp/gateway.lua"
+  URL="http://127.0.0.1:$GATEWAY_PORT" LUA=$lua
   run_wrk "$name-warmup" "$URL" "$LUA" "$WARMUP"
+  local pg0=0
+  [[ "$store" == postgres* ]] && pg0=$(postgres_ticks)
   measured "$name" "gateway" "$note" -- "$GATEWAY_PID"
+  if [[ "$store" == postgres* ]]; then
+    local pg_us
+    pg_us=$(awk -v t="$(($(postgres_ticks) - pg0))" -v hz="$CLK_TCK" -v n="$W_requests" \
+      'BEGIN {if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "-"}')
+    R_note[$name]="${R_note[$name]}; the PostgreSQL server used $pg_us µs CPU per request besides"
+  fi
   stop "$GATEWAY_PID"
   stop "$FAKE_PID"
+}
+
+scenario_postgres() {
+  [[ "$POSTGRES" == 0 ]] && return 0
+  if ! start_postgres; then
+    log "PostgreSQL is not installed (and could not be): gateway-postgres skipped"
+    return 0
+  fi
+  scenario_gateway gateway-postgres "" "$(postgres_database gateway-postgres)" \
+    "store: $PG_SETTINGS"
+  stop_postgres
 }
 
 scenario_pod_down() {
@@ -487,13 +626,37 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (a - b) / b * 100}'; }
 below() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (b - a) / b * 100}'; }
 
 evaluate() {
-  local gw=${R_rps[gateway]} ng=${R_rps[nginx]}
+  local gw=${R_rps[gateway]} ng=${R_rps[nginx]} share
+  # The durable path (issue: group commit and a lean hot path).
+  share=$(awk -v a="$gw" -v b="$ng" 'BEGIN {printf "%.2f", a / b}')
+  if awk -v s="$share" 'BEGIN {exit !(s >= 0.5)}'; then
+    target "throughput ≥ 0.5× nginx's (SQLite file store)" 1 "$gw vs $ng req/s: ${share}×"
+  else
+    target "throughput ≥ 0.5× nginx's (SQLite file store)" 0 "$gw vs $ng req/s: ${share}×, missed by $(below "$gw" "$(awk -v b="$ng" 'BEGIN {printf "%.0f", b / 2}')")%"
+  fi
+  local gp=${R_p99[gateway]}
+  target "p99 ≤ 5 ms" "$( ((gp <= 5000)) && echo 1 || echo 0)" "$(ms "$gp") ms"
+  local cpu=${R_cpu[gateway]}
+  target "CPU ≤ 50 µs per request" "$( ((cpu <= 50)) && echo 1 || echo 0)" "$cpu µs"
+  local rss=${R_rss[gateway]}
+  target "peak RSS ≤ 64 MiB" "$(awk -v r="$rss" 'BEGIN {print (r <= 64) ? 1 : 0}')" "$rss MiB"
+  if [[ -n "${R_rps[gateway-postgres]:-}" ]]; then
+    local pg=${R_rps[gateway-postgres]}
+    share=$(awk -v a="$pg" -v b="$ng" 'BEGIN {printf "%.2f", a / b}')
+    target "PostgreSQL store: throughput ≥ 0.3× nginx's" \
+      "$(awk -v s="$share" 'BEGIN {print (s >= 0.3) ? 1 : 0}')" "$pg vs $ng req/s: ${share}×"
+  fi
+  local keys=${R_rps[gateway-keys]}
+  share=$(awk -v a="$keys" -v b="$gw" 'BEGIN {printf "%.1f", a / b * 100}')
+  target "unique Idempotency-Key on every request: within 20% of the run without" \
+    "$(awk -v s="$share" 'BEGIN {print (s >= 80) ? 1 : 0}')" "${share}% ($keys vs $gw req/s)"
+  # The end goal.
   if ((gw >= ng)); then
     target "throughput ≥ nginx's" 1 "$gw vs $ng req/s ($(pct "$gw" "$ng")% above nginx)"
   else
     target "throughput ≥ nginx's" 0 "$gw vs $ng req/s: missed by $(below "$gw" "$ng")%"
   fi
-  local gp=${R_p99[gateway]} np=${R_p99[nginx]}
+  local np=${R_p99[nginx]}
   if ((gp <= np)); then
     target "p99 ≤ nginx's" 1 "$(ms "$gp") vs $(ms "$np") ms"
   else
@@ -578,7 +741,7 @@ $(awk -v n="$messages" '
     --percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' | tidy | head -n 25 || true)
   inclusive=$(perf report -i "$tmp/perf.data" --children --sort symbol -g none --stdio \
     --percent-limit 2 2>/dev/null | grep -v '^#' | grep -v '^$' | tidy |
-    grep -E 'switchboard|sqlx|sqlite3|tracing|reqwest|hyper::|actix_http|serde_json|do_fsync|futex_wait|nanosleep|tcp_sendmsg|tcp_recvmsg' |
+    grep -E 'switchboard|sqlx|rusqlite|sqlite3|tracing|reqwest|hyper::|actix_http|serde_json|do_fsync|futex_wait|nanosleep|tcp_sendmsg|tcp_recvmsg' |
     head -n 30 || true)
   PROFILE_TEXT=$(
     cat <<EOF
@@ -629,14 +792,14 @@ write_report() {
   if [[ -n "${STORE_URL:-}" ]]; then
     store_desc="\`$(sed -E 's#(://[^:/@]*):[^@]*@#\1:****@#' <<<"$STORE_URL")\` (STORE_URL)"
   else
-    store_desc="a new SQLite file per run (the default backend: WAL, sqlx pool) on an $(df -T "$tmp" | awk 'NR == 2 {print $2}') file system"
+    store_desc="a new SQLite file per run (the default backend: WAL, \`synchronous = NORMAL\`, group commit with the store's default \`batch_max\` and \`linger_us\`) on an $(df -T "$tmp" | awk 'NR == 2 {print $2}') file system"
   fi
 
   local table name
-  table="| scenario | req/s (2xx) | p50 ms | p99 ms | max ms | failed | peak RSS MiB | CPU µs/req | ctx sw/req |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  table="| scenario | req/s (2xx) | × nginx | p50 ms | p99 ms | max ms | failed | peak RSS MiB | CPU µs/req | ctx sw/req |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for name in "${scenarios[@]}"; do
-    table+=$'\n'"| $name | ${R_rps[$name]} | $(ms "${R_p50[$name]}") | $(ms "${R_p99[$name]}") | $(ms "${R_max[$name]}") | ${R_failed[$name]} | ${R_rss[$name]} (${R_proc[$name]}) | ${R_cpu[$name]} | ${R_ctx[$name]} |"
+    table+=$'\n'"| $name | ${R_rps[$name]} | $(ratio "$name") | $(ms "${R_p50[$name]}") | $(ms "${R_p99[$name]}") | $(ms "${R_max[$name]}") | ${R_failed[$name]} | ${R_rss[$name]} (${R_proc[$name]}) | ${R_cpu[$name]} | ${R_ctx[$name]} |"
   done
   local notes=""
   for name in "${scenarios[@]}"; do
@@ -674,8 +837,11 @@ $table
   measured run divided by the requests, **ctx sw/req** its threads' context switches likewise.
 - **gateway** runs at the default log level (info: three lines per message to stderr, here
   a file); **gateway-warn** the same with \`RUST_LOG=warn\`; **gateway-memstore** (a diagnostic,
-  not a production setting) the same with \`store.url = "sqlite::memory:"\`: no file, no fsync,
-  one connection — the difference to **gateway** is the cost of the durable store.
+  not a production setting) the same with \`store.url = "sqlite::memory:"\`: no file, no fsync
+  — the difference to **gateway** is the cost of the durable store; **gateway-keys** the same
+  as **gateway** with a unique \`Idempotency-Key\` on every request (a claim and a completion
+  more per message); **gateway-postgres** the same with PostgreSQL as the store, a new
+  database on ${PG_SETTINGS:-the server}. **× nginx** is each row's throughput over nginx's.
 - **pod-down**: kaleyra/in is a closed port; the window starts with every circuit closed, so it
   includes the first $FAILURE_THRESHOLD failovers, the circuit opening and its half-open probes (open_secs 5).
   kaleyra/in after the run: \`$POD_DOWN_STATUS\`.
@@ -722,6 +888,9 @@ main() {
   scenario_gateway gateway
   scenario_gateway gateway-warn warn
   scenario_gateway gateway-memstore "" "sqlite::memory:" "diagnostic: store.url sqlite::memory:"
+  scenario_gateway gateway-keys "" "" "a unique Idempotency-Key on every request" \
+    "$tmp/gateway-keys.lua"
+  scenario_postgres
   scenario_pod_down
   scenario_blackhole
   if [[ -n "${BASELINE_BIN:-}" ]]; then

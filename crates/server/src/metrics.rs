@@ -2,17 +2,25 @@
 //! attempts by endpoint/outcome/code, provider latency, circuit state, webhook events in and
 //! event deliveries out.
 //!
+//! The store's writer adds its group commits: batches, writes, writes per batch and commit time.
+//!
 //! Each gateway owns its registry (no process-wide recorder), so several gateways in one
 //! process — as in the tests — keep separate counts.
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+use switchboard_store::Store;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -177,11 +185,77 @@ impl Metrics {
     }
 
     /// The OpenMetrics text exposition.
+    /// Adds the store's group-commit statistics (when the store keeps them) to the scrape.
+    pub fn register_store(&mut self, store: Arc<dyn Store>) {
+        self.registry
+            .register_collector(Box::new(StoreWrites(store)));
+    }
+
     pub fn render(&self) -> String {
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut text, &self.registry);
         text
+    }
+}
+
+/// Reads the store's write statistics at scrape time.
+struct StoreWrites(Arc<dyn Store>);
+
+impl fmt::Debug for StoreWrites {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StoreWrites")
+    }
+}
+
+impl Collector for StoreWrites {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let Some(stats) = self.0.write_stats() else {
+            return Ok(());
+        };
+        for (name, help, value) in [
+            (
+                "store_batches",
+                "Transactions committed by the store's writer (group commits)",
+                stats.batches,
+            ),
+            (
+                "store_writes",
+                "Writes committed by the store's writer",
+                stats.writes,
+            ),
+            (
+                "store_failed_batches",
+                "Group commits that failed as a whole (their writes were answered with the error)",
+                stats.failed_batches,
+            ),
+        ] {
+            encoder
+                .encode_descriptor(name, help, None, MetricType::Counter)?
+                .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+        }
+        for (name, help, histogram) in [
+            (
+                "store_batch_size",
+                "Writes per group commit",
+                &stats.batch_size,
+            ),
+            (
+                "store_commit_seconds",
+                "Time of a group commit, from the start of its transaction to the end of its commit",
+                &stats.commit_seconds,
+            ),
+        ] {
+            encoder
+                .encode_descriptor(name, help, None, MetricType::Histogram)?
+                .encode_histogram::<NoLabelSet>(
+                    histogram.sum,
+                    histogram.count,
+                    &histogram.buckets,
+                    None,
+                )?;
+        }
+        Ok(())
     }
 }
 

@@ -23,12 +23,14 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(settings: Settings, store: Arc<dyn Store>) -> Self {
+        let mut metrics = Metrics::new();
+        metrics.register_store(store.clone());
         AppState {
             settings: ArcSwap::from_pointee(settings),
             store,
             executor: Executor::new(),
             circuits: Circuits::default(),
-            metrics: Metrics::new(),
+            metrics,
             outbox_ready: Arc::new(Notify::new()),
         }
     }

@@ -341,6 +341,22 @@ async fn metrics_count_requests_attempts_latency_and_circuits() {
             "missing {line}\n---\n{text}"
         );
     }
+    // The store's group commits: two messages, each inserted and then given its outcome (the
+    // writer may also have done its own housekeeping).
+    let counter = |name: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|l| l.split(' ').next() == Some(name))
+            .unwrap_or_else(|| panic!("missing {name}\n---\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let writes = counter("switchboard_store_writes_total");
+    assert!((4..=6).contains(&writes), "{writes} writes");
+    let batches = counter("switchboard_store_batches_total");
+    assert!((1..=writes).contains(&batches), "{batches} batches");
+    assert_eq!(counter("switchboard_store_batch_size_count"), batches);
+    assert_eq!(counter("switchboard_store_failed_batches_total"), 0);
+    assert!(text.contains("switchboard_store_commit_seconds_bucket{le=\"+Inf\"}"));
     gw.stop().await;
 }
 

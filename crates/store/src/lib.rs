@@ -1,10 +1,12 @@
 //! Persistence for the gateway: messages and their status history, webhook redelivery guards,
 //! idempotency keys and the outbox of events out.
 //!
-//! One implementation serves SQLite (one process) and PostgreSQL (several replicas sharing one
-//! database); the few statements whose dialects differ live in `sqlite.rs` and `postgres.rs`.
+//! SQLite (one process, `sqlite.rs`) and PostgreSQL (several replicas sharing one database,
+//! `postgres.rs`). Each store has one writer that commits the writes of many callers together
+//! (group commit, `batch.rs`); a caller is answered only once its write is committed.
 //! Timestamps are unix milliseconds; the caller formats them.
 
+mod batch;
 mod error;
 mod open;
 mod postgres;
@@ -13,10 +15,12 @@ mod sql_store;
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod writes;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
+pub use batch::{Histogram, WriteStats, DEFAULT_BATCH_MAX, DEFAULT_LINGER};
 pub use error::StoreError;
 pub use open::open;
 
@@ -99,6 +103,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// No more attempts: the delivery is kept, marked dead, for inspection.
     async fn give_up(&self, id: i64, attempts: u32, last_error: &str) -> Result<(), StoreError>;
+
+    /// What the store's writer has done so far (batches, their sizes, commit latency), for
+    /// metrics; None for a store without one.
+    fn write_stats(&self) -> Option<WriteStats> {
+        None
+    }
 }
 
 /// `advances(current, new)`: whether a message in status `current` moves to `new`.

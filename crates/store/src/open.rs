@@ -1,31 +1,24 @@
 use std::sync::Arc;
 
-use crate::sql_store::SqlStore;
-use crate::{postgres, sqlite, Store, StoreError};
+use crate::postgres::PgStore;
+use crate::sqlite::SqliteStore;
+use crate::{Store, StoreError};
 
 /// Opens the store named by `url` and brings its schema up to date:
 /// `sqlite://PATH` (file and directories created if missing), `sqlite::memory:`, or
-/// `postgres://…` / `postgresql://…`.
+/// `postgres://…` / `postgresql://…`. The query parameters `batch_max` and `linger_us` set how
+/// the store's writer batches writes (see [`crate::DEFAULT_BATCH_MAX`] and
+/// [`crate::DEFAULT_LINGER`]); the others go to the database driver.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     sqlx::any::install_default_drivers();
     let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
-    let store = match scheme {
-        "sqlite" => {
-            let _setup = sqlite::SetupLock::acquire(url).await?;
-            let pool = sqlite::connect(url).await?;
-            SqlStore::migrated(pool, &sqlite::DIALECT, url).await?
-        }
-        "postgres" | "postgresql" => {
-            let pool = postgres::connect(url).await?;
-            SqlStore::migrated(pool, &postgres::DIALECT, url).await?
-        }
-        _ => {
-            return Err(StoreError::UnsupportedScheme {
-                scheme: printable(scheme),
-            })
-        }
-    };
-    Ok(Arc::new(store))
+    match scheme {
+        "sqlite" => Ok(Arc::new(SqliteStore::open(url).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(PgStore::open(url).await?)),
+        _ => Err(StoreError::UnsupportedScheme {
+            scheme: printable(scheme),
+        }),
+    }
 }
 
 /// The scheme as the caller wrote it, if it looks like one (it is never part of a secret then).

@@ -30,6 +30,27 @@ pub(crate) struct MessageRow {
 }
 
 impl MessageRow {
+    /// A row of `SELECT {MESSAGE_COLUMNS}` read by SQLite.
+    pub(crate) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(MessageRow {
+            id: row.get(0)?,
+            client: row.get(1)?,
+            recipient: row.get(2)?,
+            sender: row.get(3)?,
+            message_type: row.get(4)?,
+            refs: row.get(5)?,
+            callback_url: row.get(6)?,
+            route: row.get(7)?,
+            provider: row.get(8)?,
+            endpoint: row.get(9)?,
+            provider_message_id: row.get(10)?,
+            status: row.get(11)?,
+            error: row.get(12)?,
+            created_at: row.get(13)?,
+            updated_at: row.get(14)?,
+        })
+    }
+
     pub(crate) fn id(&self) -> &str {
         &self.id
     }
@@ -64,6 +85,17 @@ pub(crate) struct EventRow {
     error: Option<String>,
 }
 
+impl EventRow {
+    /// A row of `SELECT status, occurred_at, error` read by SQLite.
+    pub(crate) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(EventRow {
+            status: row.get(0)?,
+            occurred_at: row.get(1)?,
+            error: row.get(2)?,
+        })
+    }
+}
+
 impl TryFrom<EventRow> for StoredEvent {
     type Error = StoreError;
 
@@ -86,6 +118,18 @@ pub(crate) struct IdempotencyRow {
 }
 
 impl IdempotencyRow {
+    /// A row of `SELECT fingerprint, state, response_status, response_body, retry_after_secs`
+    /// read by SQLite.
+    pub(crate) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(IdempotencyRow {
+            fingerprint: row.get(0)?,
+            state: row.get(1)?,
+            response_status: row.get(2)?,
+            response_body: row.get(3)?,
+            retry_after_secs: row.get(4)?,
+        })
+    }
+
     /// What a claim with `fingerprint` gets from this live (not expired) row.
     pub(crate) fn claim_for(self, fingerprint: &str) -> Result<KeyClaim, StoreError> {
         if self.fingerprint != fingerprint {
@@ -126,6 +170,22 @@ pub(crate) struct DeliveryRow {
     signer: String,
     body: String,
     attempts: i64,
+}
+
+impl DeliveryRow {
+    /// A row of `RETURNING id, event_id, event_type, target_url, signer, body, attempts` read by
+    /// SQLite.
+    pub(crate) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(DeliveryRow {
+            id: row.get(0)?,
+            event_id: row.get(1)?,
+            event_type: row.get(2)?,
+            target_url: row.get(3)?,
+            signer: row.get(4)?,
+            body: row.get(5)?,
+            attempts: row.get(6)?,
+        })
+    }
 }
 
 impl TryFrom<DeliveryRow> for Delivery {

@@ -1,8 +1,7 @@
-//! The [`Store`] implementation shared by both databases. The SQL here is written in the subset
-//! SQLite and PostgreSQL agree on (`$n` parameters, `ON CONFLICT`, `RETURNING`); what differs is
-//! in the [`Dialect`].
-
-use std::sync::atomic::{AtomicI64, Ordering};
+//! The [`Store`] on a connection pool, one statement or transaction per call: PostgreSQL's reads
+//! and the writes its batch writer leaves to it (see `postgres.rs`). The SQL is written in the
+//! subset SQLite and PostgreSQL agree on (`$n` parameters, `ON CONFLICT`, `RETURNING`); what is
+//! said in one database's own way is in the [`Dialect`].
 
 use async_trait::async_trait;
 use sqlx::any::AnyQueryResult;
@@ -13,6 +12,7 @@ use crate::rows::{
     json_text, DeliveryRow, EventRow, IdempotencyRow, MessageRow, KEY_DONE, KEY_IN_FLIGHT,
     MESSAGE_COLUMNS,
 };
+use crate::writes::KeySweep;
 use crate::{
     Applied, Delivery, KeyClaim, MessageRecord, NewDelivery, NewMessage, SendOutcome, StatusChange,
     StatusRule, Store, StoreError, StoredEvent, StoredResponse,
@@ -32,16 +32,13 @@ pub(crate) struct Dialect {
     pub(crate) claim_due: &'static str,
 }
 
-/// Expired idempotency keys are deleted at most this often (per process).
-const KEY_SWEEP_INTERVAL_MS: i64 = 60_000;
-
 /// A claim races with releases and sweeps deleting the row it just saw; it tries this often.
 const CLAIM_ATTEMPTS: usize = 3;
 
 pub(crate) struct SqlStore {
     pool: AnyPool,
     dialect: &'static Dialect,
-    last_key_sweep_ms: AtomicI64,
+    key_sweep: KeySweep,
 }
 
 /// Runs the migrations on a connection of its own. A failed run can leave the migrator's
@@ -62,15 +59,15 @@ impl SqlStore {
         dialect: &'static Dialect,
         url: &str,
     ) -> Result<Self, StoreError> {
-        // Processes starting together apply each migration once: on PostgreSQL the migrator
-        // holds an advisory lock; on SQLite the caller holds `sqlite::SetupLock`.
+        // Processes starting together apply each migration once: the migrator holds
+        // PostgreSQL's advisory lock.
         migrate(&pool, dialect)
             .await
             .map_err(|e| StoreError::open(dialect.backend, format!("migration: {e}"), url))?;
         Ok(SqlStore {
             pool,
             dialect,
-            last_key_sweep_ms: AtomicI64::new(i64::MIN),
+            key_sweep: KeySweep::new(),
         })
     }
 
@@ -104,15 +101,13 @@ impl SqlStore {
         row.into_record(events).map(Some)
     }
 
-    /// Deletes idempotency keys past their TTL, at most once per [`KEY_SWEEP_INTERVAL_MS`].
-    async fn sweep_expired_keys(&self, now_ms: i64, ttl_ms: i64) -> Result<(), StoreError> {
-        let last = self.last_key_sweep_ms.load(Ordering::Relaxed);
-        if now_ms.saturating_sub(last) < KEY_SWEEP_INTERVAL_MS
-            || self
-                .last_key_sweep_ms
-                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
+    /// Deletes idempotency keys past their TTL, at most once a minute.
+    pub(crate) async fn sweep_expired_keys(
+        &self,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<(), StoreError> {
+        if !self.key_sweep.due(now_ms) {
             return Ok(());
         }
         sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")

@@ -1,68 +1,1109 @@
 //! SQLite: one file, one process. WAL mode lets readers run beside the single writer.
+//!
+//! Every write goes to one thread that owns the only writing connection. It takes whatever
+//! writes have accumulated, runs them in one transaction (each write in a savepoint of its own,
+//! so that one write's failure leaves the others be), commits, and then answers each caller:
+//! a caller hears back only once what it wrote is in the write-ahead log. Reads run at the same
+//! time on a few read-only connections of their own, on tokio's blocking threads.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use sqlx::any::AnyPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode};
-use sqlx::AnyPool;
-use sqlx::{Connection, Executor};
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::SqliteConnectOptions;
+use tokio::sync::oneshot;
 
-use crate::sql_store::Dialect;
-use crate::StoreError;
-
-pub(crate) static DIALECT: Dialect = Dialect {
-    backend: "SQLite",
-    migrator: sqlx::migrate!("./migrations/sqlite"),
-    // Take the write lock up front: a transaction that reads first and writes later fails with
-    // SQLITE_BUSY when another writer got in between, instead of waiting for it.
-    begin_write: "BEGIN IMMEDIATE",
-    // The write lock taken by `begin_write` already keeps other writers out.
-    select_status_for_update: "SELECT status FROM messages WHERE id = $1",
-    // One statement, so one write lock: no second caller can lease the same rows.
-    claim_due: "UPDATE outbox SET leased_until = $1 + $2 \
-        WHERE id IN (SELECT id FROM outbox \
-            WHERE state = 'pending' AND next_attempt_at <= $1 AND leased_until <= $1 \
-            ORDER BY next_attempt_at, id LIMIT $3) \
-        RETURNING id, event_id, event_type, target_url, signer, body, attempts",
+use crate::batch::{BatchConfig, StatsRecorder, WriteStats};
+use crate::rows::{
+    json_text, DeliveryRow, EventRow, IdempotencyRow, MessageRow, KEY_DONE, KEY_IN_FLIGHT,
+    MESSAGE_COLUMNS,
+};
+use crate::writes::{KeyCompletion, KeySweep, MessageInsert, OutcomeUpdate};
+use crate::{
+    Applied, Delivery, KeyClaim, MessageRecord, NewDelivery, NewMessage, SendOutcome, StatusChange,
+    StatusRule, Store, StoreError, StoredEvent, StoredResponse,
 };
 
-/// How long a statement waits for another connection's write lock before failing.
+pub(crate) const BACKEND: &str = "SQLite";
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a statement waits for another connection's write lock (another process on the same
+/// file) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// SQLite lets one writer in at a time, and a connection that finds the write lock taken
-/// sleeps in its busy handler. Under load, several connections spent most of their time
-/// asleep there (the load benchmark measured it); one connection makes callers wait in the
-/// pool's queue instead, woken as soon as it is free. Several processes on one database is
-/// PostgreSQL's job.
-const MAX_CONNECTIONS: u32 = 1;
 /// In WAL mode, `NORMAL` syncs at checkpoints instead of at every commit: a commit survives a
 /// crash of the process, and only a crash of the machine can lose the last ones. Syncing each
 /// commit cost two `fsync`s per message sent.
 const SYNCHRONOUS: &str = "PRAGMA synchronous = NORMAL";
+/// The writer's connection checkpoints the write-ahead log into the database file (which is
+/// when `NORMAL` syncs) only once it has grown to this many pages: the checkpointer thread does
+/// it meanwhile, every [`CHECKPOINT_INTERVAL`], beside the writer instead of in its way. Its
+/// checkpoints copy what they can without waiting for the writer; a checkpoint by the writer
+/// itself then finds little left to copy, and lets the log start over from its beginning.
+/// (Checkpointing in the writer every 1,000 pages, SQLite's default, was a pause of several
+/// milliseconds for every write waiting, about once a second under load.)
+const WRITER_CHECKPOINT_PAGES: u32 = 10_000;
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
+/// Read connections kept open between reads; more are opened while more reads run at once.
+const READERS_KEPT: usize = 4;
+/// Prepared statements each connection keeps.
+const STATEMENT_CACHE: usize = 64;
 
-pub(crate) async fn connect(url: &str) -> Result<AnyPool, StoreError> {
-    let fail = |e: sqlx::Error| StoreError::open(DIALECT.backend, e, url);
-    let in_memory = is_in_memory(url);
-    if !in_memory {
-        create_database_file(url).await?;
-    }
-    let options = AnyPoolOptions::new().after_connect(|conn, _| {
-        Box::pin(async move {
-            let pragma = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
-            conn.execute(pragma.as_str()).await?;
-            conn.execute(SYNCHRONOUS).await.map(drop)
+pub(crate) struct SqliteStore {
+    writer: mpsc::Sender<Message>,
+    /// None for an in-memory database: it lives in the writer's connection, which also reads.
+    readers: Option<Arc<Readers>>,
+    /// None for an in-memory database.
+    checkpointer: Option<mpsc::Sender<oneshot::Sender<()>>>,
+    stats: Arc<StatsRecorder>,
+    key_sweep: KeySweep,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) and migrates the database `url` names.
+    pub(crate) async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        let (config, db_url) = BatchConfig::from_url(url, BACKEND)?;
+        let fail = |e: String| StoreError::open(BACKEND, e, url);
+        let path = if is_in_memory(&db_url) {
+            None
+        } else {
+            let options =
+                SqliteConnectOptions::from_str(&db_url).map_err(|e| fail(e.to_string()))?;
+            Some(options.get_filename().to_path_buf())
+        };
+        // Held until the schema is up to date.
+        let _setup = SetupLock::acquire(&db_url).await?;
+        let writer_path = path.clone();
+        let conn = tokio::task::spawn_blocking(move || open_writer(writer_path.as_ref()))
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .map_err(fail)?;
+        let stats = Arc::new(StatsRecorder::default());
+        let (sender, receiver) = mpsc::channel();
+        let thread_stats = Arc::clone(&stats);
+        std::thread::Builder::new()
+            .name("sqlite-writer".to_owned())
+            .spawn(move || Writer::new(conn, config, thread_stats).run(receiver))
+            .map_err(|e| fail(format!("cannot start the writer thread: {e}")))?;
+        let checkpointer = match &path {
+            Some(path) => Some(start_checkpointer(path).map_err(fail)?),
+            None => None,
+        };
+        Ok(SqliteStore {
+            writer: sender,
+            readers: path.map(Readers::new),
+            checkpointer,
+            stats,
+            key_sweep: KeySweep::new(),
         })
-    });
-    // Keep the one connection for good: for `:memory:` it *is* the database.
-    let options = options
-        // A check before each use is a round trip to the connection's thread per statement;
-        // a file on local disk does not go away between statements.
-        .test_before_acquire(false)
-        .max_connections(MAX_CONNECTIONS)
-        .min_connections(MAX_CONNECTIONS)
-        .idle_timeout(None)
-        .max_lifetime(None);
-    options.connect(url).await.map_err(fail)
+    }
+
+    /// Hands `write` to the writer; answers once its transaction is committed.
+    async fn submit(&self, write: Write) -> Result<Done, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Message::Write(Request { write, reply }))
+            .map_err(|_| StoreError::closed())?;
+        answer.await.map_err(|_| StoreError::closed())?
+    }
+
+    async fn read(&self, read: Read) -> Result<Done, StoreError> {
+        let Some(readers) = &self.readers else {
+            return self.submit(Write::Read(read)).await;
+        };
+        let readers = Arc::clone(readers);
+        match tokio::task::spawn_blocking(move || readers.run(|conn| read.run(conn))).await {
+            Ok(result) => result,
+            // A read that panicked panics its caller, as it would have without the thread hop.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StoreError::closed()),
+        }
+    }
+}
+
+fn unexpected(done: Done) -> StoreError {
+    StoreError::Query(sqlx::Error::Protocol(format!(
+        "the SQLite writer answered {done:?}"
+    )))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        match self.read(Read::Ping).await? {
+            Done::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn close(&self) {
+        if let Some(readers) = &self.readers {
+            readers.close();
+        }
+        if let Some(checkpointer) = &self.checkpointer {
+            let (reply, stopped) = oneshot::channel();
+            if checkpointer.send(reply).is_ok() {
+                let _ = stopped.await;
+            }
+        }
+        // The writer's connection is the last: closing it folds the log into the file.
+        let (reply, closed) = oneshot::channel();
+        if self.writer.send(Message::Close(reply)).is_ok() {
+            let _ = closed.await;
+        }
+    }
+
+    async fn insert_message(&self, m: &NewMessage) -> Result<(), StoreError> {
+        let write = Write::InsertMessage(MessageInsert::new(m)?);
+        match self.submit(write).await? {
+            Done::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn record_outcome(&self, id: &str, outcome: &SendOutcome) -> Result<(), StoreError> {
+        let write = Write::RecordOutcome(OutcomeUpdate::new(id, outcome));
+        match self.submit(write).await? {
+            Done::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        let read = Read::Message {
+            column: MessageColumn::Id,
+            value: id.to_owned(),
+        };
+        match self.read(read).await? {
+            Done::Message(message) => Ok(*message),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn message_by_provider_id(
+        &self,
+        provider_message_id: &str,
+    ) -> Result<Option<MessageRecord>, StoreError> {
+        let read = Read::Message {
+            column: MessageColumn::ProviderMessageId,
+            value: provider_message_id.to_owned(),
+        };
+        match self.read(read).await? {
+            Done::Message(message) => Ok(*message),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn apply_status(
+        &self,
+        id: &str,
+        change: &StatusChange,
+        advances: StatusRule,
+    ) -> Result<Applied, StoreError> {
+        let write = Write::ApplyStatus {
+            id: id.to_owned(),
+            status: change.status.clone(),
+            at_ms: change.at_ms,
+            error: json_text(change.error.as_ref()),
+            dedup_key: change.dedup_key.clone(),
+            advances,
+        };
+        match self.submit(write).await? {
+            Done::Applied(applied) => Ok(applied),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn first_sighting(&self, dedup_key: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let write = Write::FirstSighting {
+            dedup_key: dedup_key.to_owned(),
+            at_ms,
+        };
+        match self.submit(write).await? {
+            Done::Bool(first) => Ok(first),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn claim_key(
+        &self,
+        client: &str,
+        key: &str,
+        fingerprint: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<KeyClaim, StoreError> {
+        let write = Write::ClaimKey {
+            client: client.to_owned(),
+            key: key.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            now_ms,
+            expired_before_ms: now_ms.saturating_sub(ttl_ms),
+            sweep: self.key_sweep.due(now_ms),
+        };
+        match self.submit(write).await? {
+            Done::Claim(claim) => Ok(claim),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn complete_key(
+        &self,
+        client: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        let write = Write::CompleteKey(KeyCompletion::new(client, key, response));
+        match self.submit(write).await? {
+            Done::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn release_key(&self, client: &str, key: &str) -> Result<(), StoreError> {
+        let write = Write::ReleaseKey {
+            client: client.to_owned(),
+            key: key.to_owned(),
+        };
+        match self.submit(write).await? {
+            Done::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn enqueue(&self, deliveries: &[NewDelivery]) -> Result<(), StoreError> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        match self.submit(Write::Enqueue(deliveries.to_vec())).await? {
+            Done::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let write = Write::ClaimDue {
+            now_ms,
+            lease_ms,
+            limit,
+        };
+        match self.submit(write).await? {
+            Done::Deliveries(deliveries) => Ok(deliveries),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn mark_delivered(&self, id: i64, at_ms: i64) -> Result<(), StoreError> {
+        self.update_delivery(id, DeliveryUpdate::Delivered { at_ms })
+            .await
+    }
+
+    async fn reschedule(
+        &self,
+        id: i64,
+        attempts: u32,
+        next_attempt_at_ms: i64,
+        last_error: &str,
+    ) -> Result<(), StoreError> {
+        let update = DeliveryUpdate::Rescheduled {
+            attempts,
+            next_attempt_at_ms,
+            last_error: last_error.to_owned(),
+        };
+        self.update_delivery(id, update).await
+    }
+
+    async fn give_up(&self, id: i64, attempts: u32, last_error: &str) -> Result<(), StoreError> {
+        let update = DeliveryUpdate::Dead {
+            attempts,
+            last_error: last_error.to_owned(),
+        };
+        self.update_delivery(id, update).await
+    }
+
+    fn write_stats(&self) -> Option<WriteStats> {
+        Some(self.stats.snapshot())
+    }
+}
+
+impl SqliteStore {
+    async fn update_delivery(&self, id: i64, update: DeliveryUpdate) -> Result<(), StoreError> {
+        match self.submit(Write::UpdateDelivery { id, update }).await? {
+            Done::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+// --- the writer ---
+
+// Nearly every message is a write: boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+enum Message {
+    Write(Request),
+    /// Commit what came before, close the connection, then answer.
+    Close(oneshot::Sender<()>),
+}
+
+struct Request {
+    write: Write,
+    reply: oneshot::Sender<Result<Done, StoreError>>,
+}
+
+enum Write {
+    InsertMessage(MessageInsert),
+    RecordOutcome(OutcomeUpdate),
+    ApplyStatus {
+        id: String,
+        status: String,
+        at_ms: i64,
+        error: Option<String>,
+        dedup_key: String,
+        advances: StatusRule,
+    },
+    FirstSighting {
+        dedup_key: String,
+        at_ms: i64,
+    },
+    ClaimKey {
+        client: String,
+        key: String,
+        fingerprint: String,
+        now_ms: i64,
+        /// Rows created before this count as absent.
+        expired_before_ms: i64,
+        /// Delete every expired key first.
+        sweep: bool,
+    },
+    CompleteKey(KeyCompletion),
+    ReleaseKey {
+        client: String,
+        key: String,
+    },
+    Enqueue(Vec<NewDelivery>),
+    ClaimDue {
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    },
+    UpdateDelivery {
+        id: i64,
+        update: DeliveryUpdate,
+    },
+    /// A read of an in-memory database, which only the writer's connection sees.
+    Read(Read),
+}
+
+enum DeliveryUpdate {
+    Delivered {
+        at_ms: i64,
+    },
+    Rescheduled {
+        attempts: u32,
+        next_attempt_at_ms: i64,
+        last_error: String,
+    },
+    Dead {
+        attempts: u32,
+        last_error: String,
+    },
+}
+
+#[derive(Debug)]
+enum Done {
+    Unit,
+    Bool(bool),
+    Applied(Applied),
+    Claim(KeyClaim),
+    Deliveries(Vec<Delivery>),
+    Message(Box<Option<MessageRecord>>),
+}
+
+struct Writer {
+    conn: Connection,
+    config: BatchConfig,
+    stats: Arc<StatsRecorder>,
+}
+
+impl Writer {
+    fn new(conn: Connection, config: BatchConfig, stats: Arc<StatsRecorder>) -> Self {
+        Writer {
+            conn,
+            config,
+            stats,
+        }
+    }
+
+    /// Until the store is closed or dropped: takes the writes that are waiting (waiting up to
+    /// the linger for more while there are fewer than `batch_max`), commits them together.
+    fn run(self, receiver: mpsc::Receiver<Message>) {
+        let mut batch = Vec::with_capacity(self.config.batch_max);
+        let mut closing = None;
+        while closing.is_none() {
+            match receiver.recv() {
+                Ok(Message::Write(request)) => batch.push(request),
+                Ok(Message::Close(reply)) => closing = Some(reply),
+                Err(mpsc::RecvError) => break,
+            }
+            let deadline = Instant::now() + self.config.linger;
+            while closing.is_none() && batch.len() < self.config.batch_max {
+                let next = match receiver.try_recv() {
+                    Ok(message) => Ok(message),
+                    Err(mpsc::TryRecvError::Empty) if !self.config.linger.is_zero() => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        receiver.recv_timeout(left).map_err(|_| ())
+                    }
+                    Err(_) => Err(()),
+                };
+                match next {
+                    Ok(Message::Write(request)) => batch.push(request),
+                    Ok(Message::Close(reply)) => closing = Some(reply),
+                    Err(()) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.commit(&mut batch);
+            }
+        }
+        // Closing the last connection checkpoints the write-ahead log into the database file.
+        let _ = self.conn.close();
+        if let Some(reply) = closing {
+            let _ = reply.send(());
+        }
+    }
+
+    /// Runs `batch` in one transaction; answers every request once it is committed (or failed).
+    fn commit(&self, batch: &mut Vec<Request>) {
+        let started = Instant::now();
+        let conn = &self.conn;
+        if let Err(e) = cached(conn, "BEGIN IMMEDIATE") {
+            return self.fail(batch, &e.into());
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        for request in batch.iter() {
+            let result = apply(conn, &request.write);
+            if conn.is_autocommit() {
+                // SQLite rolled the whole transaction back (disk full, I/O error): every write
+                // in it is lost, not just this one.
+                let error = result.err().unwrap_or_else(|| {
+                    StoreError::Query(sqlx::Error::Protocol(
+                        "the transaction ended early".to_owned(),
+                    ))
+                });
+                return self.fail(batch, &error);
+            }
+            results.push(result);
+        }
+        if let Err(e) = cached(conn, "COMMIT") {
+            let _ = conn.execute_batch("ROLLBACK");
+            return self.fail(batch, &e.into());
+        }
+        self.stats.committed(batch.len(), started.elapsed());
+        for (request, result) in batch.drain(..).zip(results) {
+            let _ = request.reply.send(result);
+        }
+    }
+
+    fn fail(&self, batch: &mut Vec<Request>, error: &StoreError) {
+        self.stats.failed();
+        for request in batch.drain(..) {
+            let _ = request.reply.send(Err(StoreError::batch_failed(error)));
+        }
+    }
+}
+
+/// Runs a statement without parameters through the statement cache.
+fn cached(conn: &Connection, sql: &str) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute([])
+}
+
+/// Runs `f` in a savepoint: if it fails, whatever it wrote is undone and the transaction goes on.
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    cached(conn, "SAVEPOINT write")?;
+    let result = f(conn);
+    if !conn.is_autocommit() {
+        if result.is_err() {
+            cached(conn, "ROLLBACK TO write")?;
+        }
+        cached(conn, "RELEASE write")?;
+    }
+    result
+}
+
+/// One write, inside the batch's transaction.
+fn apply(conn: &Connection, write: &Write) -> Result<Done, StoreError> {
+    match write {
+        Write::InsertMessage(m) => {
+            conn.prepare_cached(
+                "INSERT INTO messages (id, client, recipient, sender, message_type, refs, \
+                 callback_url, route, status, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+            )?
+            .execute(params![
+                m.id,
+                m.client,
+                m.to,
+                m.from,
+                m.message_type,
+                m.refs,
+                m.callback_url,
+                m.route,
+                m.status,
+                m.created_at_ms
+            ])?;
+            Ok(Done::Unit)
+        }
+        Write::RecordOutcome(o) => in_savepoint(conn, |conn| {
+            let updated = conn
+                .prepare_cached(
+                    "UPDATE messages SET \
+                     status = CASE WHEN status = 'queued' THEN ?2 ELSE status END, \
+                     provider = ?3, endpoint = ?4, provider_message_id = ?5, \
+                     error = COALESCE(?6, error), updated_at = ?7 \
+                     WHERE id = ?1",
+                )?
+                .execute(params![
+                    o.id,
+                    o.status,
+                    o.provider,
+                    o.endpoint,
+                    o.provider_message_id,
+                    o.error,
+                    o.at_ms
+                ])?;
+            expect_found(updated, "message", &o.id)?;
+            append_event(conn, &o.id, &o.status, o.at_ms, o.error.as_deref())?;
+            Ok(Done::Unit)
+        }),
+        Write::ApplyStatus {
+            id,
+            status,
+            at_ms,
+            error,
+            dedup_key,
+            advances,
+        } => in_savepoint(conn, |conn| {
+            // A duplicate or an unknown message writes nothing (the savepoint is rolled back).
+            if !note_dedup_key(conn, dedup_key, *at_ms)? {
+                return Ok(Done::Applied(Applied::Duplicate));
+            }
+            let current: Option<String> = conn
+                .prepare_cached("SELECT status FROM messages WHERE id = ?1")?
+                .query_row([id], |row| row.get(0))
+                .optional()?;
+            let Some(current) = current else {
+                return Err(not_found("message", id));
+            };
+            append_event(conn, id, status, *at_ms, error.as_deref())?;
+            let advanced = advances(&current, status);
+            if advanced {
+                conn.prepare_cached(
+                    "UPDATE messages SET status = ?2, error = COALESCE(?3, error), \
+                     updated_at = ?4 WHERE id = ?1",
+                )?
+                .execute(params![id, status, error, at_ms])?;
+            }
+            Ok(Done::Applied(Applied::Recorded {
+                status: if advanced { status.clone() } else { current },
+                advanced,
+            }))
+        }),
+        Write::FirstSighting { dedup_key, at_ms } => {
+            Ok(Done::Bool(note_dedup_key(conn, dedup_key, *at_ms)?))
+        }
+        Write::ClaimKey {
+            client,
+            key,
+            fingerprint,
+            now_ms,
+            expired_before_ms,
+            sweep,
+        } => in_savepoint(conn, |conn| {
+            if *sweep {
+                conn.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
+                    .execute([expired_before_ms])?;
+            }
+            // This connection holds the write lock: the row cannot change between statements.
+            let inserted = conn
+                .prepare_cached(
+                    "INSERT INTO idempotency_keys (client, idempotency_key, fingerprint, state, \
+                     created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (client, idempotency_key) DO NOTHING",
+                )?
+                .execute(params![client, key, fingerprint, KEY_IN_FLIGHT, now_ms])?;
+            if inserted == 1 {
+                return Ok(Done::Claim(KeyClaim::Fresh));
+            }
+            let taken_over = conn
+                .prepare_cached(
+                    "UPDATE idempotency_keys SET fingerprint = ?3, state = ?4, created_at = ?5, \
+                     response_status = NULL, response_body = NULL, retry_after_secs = NULL \
+                     WHERE client = ?1 AND idempotency_key = ?2 AND created_at < ?6",
+                )?
+                .execute(params![
+                    client,
+                    key,
+                    fingerprint,
+                    KEY_IN_FLIGHT,
+                    now_ms,
+                    expired_before_ms
+                ])?;
+            if taken_over == 1 {
+                return Ok(Done::Claim(KeyClaim::Fresh));
+            }
+            let live = conn
+                .prepare_cached(
+                    "SELECT fingerprint, state, response_status, response_body, \
+                     retry_after_secs FROM idempotency_keys \
+                     WHERE client = ?1 AND idempotency_key = ?2",
+                )?
+                .query_row([client, key], IdempotencyRow::from_sqlite)
+                .optional()?;
+            match live {
+                Some(row) => row.claim_for(fingerprint).map(Done::Claim),
+                None => Ok(Done::Claim(KeyClaim::InFlight)),
+            }
+        }),
+        Write::CompleteKey(k) => {
+            let updated = conn
+                .prepare_cached(
+                    "UPDATE idempotency_keys SET state = ?3, response_status = ?4, \
+                     response_body = ?5, retry_after_secs = ?6 \
+                     WHERE client = ?1 AND idempotency_key = ?2",
+                )?
+                .execute(params![
+                    k.client,
+                    k.key,
+                    KEY_DONE,
+                    k.status,
+                    k.body,
+                    k.retry_after_secs
+                ])?;
+            expect_found(updated, "idempotency key", &k.key)?;
+            Ok(Done::Unit)
+        }
+        Write::ReleaseKey { client, key } => {
+            conn.prepare_cached(
+                "DELETE FROM idempotency_keys \
+                 WHERE client = ?1 AND idempotency_key = ?2 AND state = ?3",
+            )?
+            .execute(params![client, key, KEY_IN_FLIGHT])?;
+            Ok(Done::Unit)
+        }
+        Write::Enqueue(deliveries) => in_savepoint(conn, |conn| {
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO outbox (event_id, event_type, target_url, signer, body, \
+                 next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for d in deliveries {
+                insert.execute(params![
+                    d.event_id,
+                    d.event_type,
+                    d.target_url,
+                    d.signer,
+                    d.body,
+                    d.next_attempt_at_ms
+                ])?;
+            }
+            Ok(Done::Unit)
+        }),
+        Write::ClaimDue {
+            now_ms,
+            lease_ms,
+            limit,
+        } => {
+            // One statement under the write lock: no second caller can lease the same rows.
+            let mut rows = conn
+                .prepare_cached(
+                    "UPDATE outbox SET leased_until = ?1 + ?2 \
+                     WHERE id IN (SELECT id FROM outbox \
+                        WHERE state = 'pending' AND next_attempt_at <= ?1 \
+                        AND leased_until <= ?1 \
+                        ORDER BY next_attempt_at, id LIMIT ?3) \
+                     RETURNING id, event_id, event_type, target_url, signer, body, attempts",
+                )?
+                .query_map(params![now_ms, lease_ms, i64::from(*limit)], |row| {
+                    DeliveryRow::from_sqlite(row)
+                })?
+                .map(|row| Delivery::try_from(row?))
+                .collect::<Result<Vec<_>, _>>()?;
+            // RETURNING comes in no particular order; ids grow with enqueue time.
+            rows.sort_by_key(|d| d.id);
+            Ok(Done::Deliveries(rows))
+        }
+        Write::UpdateDelivery { id, update } => {
+            let updated = match update {
+                DeliveryUpdate::Delivered { at_ms } => conn
+                    .prepare_cached(
+                        "UPDATE outbox SET state = 'delivered', delivered_at = ?2, \
+                         leased_until = 0 WHERE id = ?1",
+                    )?
+                    .execute(params![id, at_ms])?,
+                DeliveryUpdate::Rescheduled {
+                    attempts,
+                    next_attempt_at_ms,
+                    last_error,
+                } => conn
+                    .prepare_cached(
+                        "UPDATE outbox SET state = 'pending', attempts = ?2, \
+                         next_attempt_at = ?3, last_error = ?4, leased_until = 0 WHERE id = ?1",
+                    )?
+                    .execute(params![id, attempts, next_attempt_at_ms, last_error])?,
+                DeliveryUpdate::Dead {
+                    attempts,
+                    last_error,
+                } => conn
+                    .prepare_cached(
+                        "UPDATE outbox SET state = 'dead', attempts = ?2, last_error = ?3, \
+                         leased_until = 0 WHERE id = ?1",
+                    )?
+                    .execute(params![id, attempts, last_error])?,
+            };
+            expect_found(updated, "delivery", id)?;
+            Ok(Done::Unit)
+        }
+        Write::Read(read) => read.run(conn),
+    }
+}
+
+/// Records `key` as seen; false if it was seen before.
+fn note_dedup_key(conn: &Connection, key: &str, at_ms: i64) -> Result<bool, StoreError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO webhook_dedup (dedup_key, seen_at) VALUES (?1, ?2) \
+             ON CONFLICT (dedup_key) DO NOTHING",
+        )?
+        .execute(params![key, at_ms])?;
+    Ok(inserted == 1)
+}
+
+fn append_event(
+    conn: &Connection,
+    message_id: &str,
+    status: &str,
+    at_ms: i64,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO message_events (message_id, status, occurred_at, error) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![message_id, status, at_ms, error])?;
+    Ok(())
+}
+
+fn expect_found(rows: usize, what: &'static str, id: impl ToString) -> Result<(), StoreError> {
+    if rows == 0 {
+        return Err(not_found(what, id));
+    }
+    Ok(())
+}
+
+fn not_found(what: &'static str, id: impl ToString) -> StoreError {
+    StoreError::NotFound {
+        what,
+        id: id.to_string(),
+    }
+}
+
+// --- reads ---
+
+enum Read {
+    Ping,
+    Message {
+        column: MessageColumn,
+        value: String,
+    },
+}
+
+#[derive(Clone, Copy)]
+enum MessageColumn {
+    Id,
+    ProviderMessageId,
+}
+
+impl Read {
+    fn run(&self, conn: &Connection) -> Result<Done, StoreError> {
+        match self {
+            Read::Ping => {
+                conn.prepare_cached("SELECT 1")?
+                    .query_row([], |row| row.get::<_, i64>(0))?;
+                Ok(Done::Unit)
+            }
+            Read::Message { column, value } => {
+                let sql = match column {
+                    MessageColumn::Id => MESSAGE_BY_ID.as_str(),
+                    MessageColumn::ProviderMessageId => MESSAGE_BY_PROVIDER_ID.as_str(),
+                };
+                // The message and its events as of one moment.
+                let own_transaction = conn.is_autocommit();
+                if own_transaction {
+                    cached(conn, "BEGIN")?;
+                }
+                let message = load_message(conn, sql, value);
+                if own_transaction {
+                    cached(conn, "COMMIT")?;
+                }
+                message.map(|m| Done::Message(Box::new(m)))
+            }
+        }
+    }
+}
+
+static MESSAGE_BY_ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 LIMIT 1")
+});
+static MESSAGE_BY_PROVIDER_ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE provider_message_id = ?1 LIMIT 1")
+});
+
+fn load_message(
+    conn: &Connection,
+    sql: &str,
+    value: &str,
+) -> Result<Option<MessageRecord>, StoreError> {
+    let Some(row) = conn
+        .prepare_cached(sql)?
+        .query_row([value], MessageRow::from_sqlite)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let events = conn
+        .prepare_cached(
+            "SELECT status, occurred_at, error FROM message_events \
+             WHERE message_id = ?1 ORDER BY seq",
+        )?
+        .query_map([row.id()], EventRow::from_sqlite)?
+        .map(|event| StoredEvent::try_from(event?))
+        .collect::<Result<_, _>>()?;
+    row.into_record(events).map(Some)
+}
+
+/// Read-only connections to the database file, opened as needed, a few kept.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    closed: AtomicBool,
+}
+
+impl Readers {
+    fn new(path: PathBuf) -> Arc<Readers> {
+        Arc::new(Readers {
+            path,
+            idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Runs `f` on a read connection (blocking).
+    fn run<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::closed());
+        }
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_reader(&self.path)?,
+        };
+        let result = f(&conn);
+        if !self.closed.load(Ordering::Acquire) {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < READERS_KEPT {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+fn open_reader(path: &PathBuf) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.execute_batch("PRAGMA query_only = ON")?;
+    Ok(conn)
+}
+
+// --- checkpoints ---
+
+/// Starts the thread that checkpoints the write-ahead log of the file at `path` every
+/// [`CHECKPOINT_INTERVAL`] (passive: it copies what it can, never waiting for the writer or
+/// readers). It stops when told (and answers once its connection is closed) or when the store is
+/// dropped.
+fn start_checkpointer(path: &PathBuf) -> Result<mpsc::Sender<oneshot::Sender<()>>, String> {
+    let conn = open_reader(path).map_err(|e| e.to_string())?;
+    conn.execute_batch("PRAGMA query_only = OFF")
+        .map_err(|e| e.to_string())?;
+    let (stop, stopped) = mpsc::channel::<oneshot::Sender<()>>();
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".to_owned())
+        .spawn(move || loop {
+            match stopped.recv_timeout(CHECKPOINT_INTERVAL) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    // A failure (the disk, say) is the writer's to report; the next try may work.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+                Ok(reply) => {
+                    let _ = conn.close();
+                    let _ = reply.send(());
+                    return;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        })
+        .map_err(|e| format!("cannot start the checkpoint thread: {e}"))?;
+    Ok(stop)
+}
+
+// --- opening ---
+
+/// The writer's connection, to the file at `path` (created if missing, in WAL mode) or to a new
+/// in-memory database, with the schema migrated.
+fn open_writer(path: Option<&PathBuf>) -> Result<Connection, String> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = match path {
+        Some(path) => Connection::open_with_flags(path, flags),
+        None => Connection::open_in_memory_with_flags(flags),
+    }
+    .map_err(|e| e.to_string())?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| e.to_string())?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    if path.is_some() {
+        // The file remembers WAL mode.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(|e| e.to_string())?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(format!(
+                "cannot switch the database to WAL mode (it is in {mode} mode)"
+            ));
+        }
+        conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}"
+        ))
+        .map_err(|e| e.to_string())?;
+    }
+    conn.execute_batch(SYNCHRONOUS)
+        .and_then(|()| conn.execute_batch("PRAGMA foreign_keys = ON"))
+        .map_err(|e| e.to_string())?;
+    migrate(&mut conn).map_err(|e| format!("migration: {e}"))?;
+    Ok(conn)
+}
+
+/// Brings the schema up to date with `migrations/sqlite`, keeping the book in the table
+/// `_sqlx_migrations` the way `sqlx migrate` does (so databases it migrated are read as they
+/// are): each migration in a transaction with its row; a migration changed since it was
+/// applied, or applied but no longer known, is an error.
+fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let text = |e: rusqlite::Error| e.to_string();
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
+            version BIGINT PRIMARY KEY,
+            description TEXT NOT NULL,
+            installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            success BOOLEAN NOT NULL,
+            checksum BLOB NOT NULL,
+            execution_time BIGINT NOT NULL
+        );",
+    )
+    .map_err(text)?;
+    let dirty: Option<i64> = conn
+        .query_row(
+            "SELECT version FROM _sqlx_migrations WHERE success = false ORDER BY version LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(text)?;
+    if let Some(version) = dirty {
+        return Err(format!(
+            "migration {version} is partially applied; fix and remove it from _sqlx_migrations"
+        ));
+    }
+    let applied: HashMap<i64, Vec<u8>> = conn
+        .prepare("SELECT version, checksum FROM _sqlx_migrations ORDER BY version")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+        .map_err(text)?;
+    let known: Vec<_> = MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .collect();
+    if let Some(version) = applied
+        .keys()
+        .find(|v| !known.iter().any(|m| m.version == **v))
+    {
+        return Err(format!(
+            "migration {version} was previously applied but is missing in the resolved migrations"
+        ));
+    }
+    for migration in known {
+        match applied.get(&migration.version) {
+            Some(checksum) if *checksum == *migration.checksum => {}
+            Some(_) => {
+                return Err(format!(
+                    "migration {} was previously applied but has been modified",
+                    migration.version
+                ))
+            }
+            None => {
+                let started = Instant::now();
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(text)?;
+                tx.execute_batch(&migration.sql)
+                    .map_err(|e| format!("while executing migration {}: {e}", migration.version))?;
+                tx.execute(
+                    "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+                     execution_time) VALUES (?1, ?2, TRUE, ?3, -1)",
+                    params![
+                        migration.version,
+                        migration.description.as_ref(),
+                        migration.checksum.as_ref()
+                    ],
+                )
+                .map_err(text)?;
+                tx.commit().map_err(text)?;
+                let nanos = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
+                conn.execute(
+                    "UPDATE _sqlx_migrations SET execution_time = ?1 WHERE version = ?2",
+                    params![nanos, migration.version],
+                )
+                .map_err(text)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Held while a process creates and migrates a database file, so that processes opening a new
@@ -77,7 +1118,7 @@ impl SetupLock {
         if is_in_memory(url) {
             return Ok(SetupLock(None));
         }
-        let fail = |e: String| StoreError::open(DIALECT.backend, e, url);
+        let fail = |e: String| StoreError::open(BACKEND, e, url);
         let options = SqliteConnectOptions::from_str(url).map_err(|e| fail(e.to_string()))?;
         let dir = match options.get_filename().parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
@@ -104,29 +1145,6 @@ fn is_in_memory(url: &str) -> bool {
         .trim_start_matches("sqlite:");
     let (path, params) = database.split_once('?').unwrap_or((database, ""));
     path == ":memory:" || params.split('&').any(|p| p == "mode=memory")
-}
-
-/// Creates the file (and its directories) if missing, in WAL mode (which the file remembers).
-async fn create_database_file(url: &str) -> Result<(), StoreError> {
-    let fail = |e: String| StoreError::open(DIALECT.backend, e, url);
-    let options = SqliteConnectOptions::from_str(url).map_err(|e| fail(e.to_string()))?;
-    if let Some(dir) = options
-        .get_filename()
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-    {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let options = options
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(BUSY_TIMEOUT);
-    let conn = SqliteConnection::connect_with(&options)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    conn.close().await.map_err(|e| fail(e.to_string()))
 }
 
 #[cfg(test)]
