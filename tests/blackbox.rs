@@ -2,15 +2,18 @@
 //! graceful shutdown, `config check` — and that nothing the binary logs, at debug level,
 //! carries a secret.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{free_port, postgres_database, tempdir, wait_for_200, Running, BINARY};
 use switchboard_sim::{Behaviour, SimCredentials, Simulator};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
 const SANDBOX_SECRETS: &[&str] = &[
     "sim-meta-token",
     "sim-kaleyra-key-in",
@@ -27,24 +30,6 @@ fn repo_file(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .join(path)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills the child if a test fails half-way.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Sends `signal` (`TERM`, `INT`, …) to the child.
@@ -68,19 +53,6 @@ fn wait_for_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-async fn wait_until_healthy(url: &str) {
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(response) = client.get(format!("{url}/healthz")).send().await {
-            if response.status() == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url} never became healthy");
 }
 
 #[tokio::test]
@@ -123,7 +95,7 @@ async fn the_sandbox_sends_a_message_and_logs_no_secret_at_debug_level() {
         .expect("the banner names the simulator")
         .to_string();
     assert_eq!(sim_url, format!("http://127.0.0.1:{sim_port}"));
-    wait_until_healthy(&gateway).await;
+    wait_for_200(&gateway, "/healthz").await;
 
     let client = reqwest::Client::new();
     let send = |body: Value, query: &'static str| {
@@ -306,7 +278,7 @@ async fn serve_finishes_in_flight_requests_on(signal: &str) {
         .unwrap();
     sim.set_behaviour("meta", Behaviour::Slow(Duration::from_millis(1500)));
     let port = free_port();
-    let dir = tempdir("serve");
+    let dir = tempdir(&format!("serve-config-{signal}"));
     let path = dir.join("switchboard.toml");
     std::fs::write(&path, serve_config(&sim, port)).unwrap();
     let child = gateway_command(&format!("serve-{signal}"))
@@ -320,7 +292,7 @@ async fn serve_finishes_in_flight_requests_on(signal: &str) {
         .unwrap();
     let mut running = Running(child);
     let gateway = format!("http://127.0.0.1:{port}");
-    wait_until_healthy(&gateway).await;
+    wait_for_200(&gateway, "/healthz").await;
 
     let in_flight = tokio::spawn({
         let url = format!("{gateway}/v1/messages");
@@ -383,15 +355,6 @@ fn serve_quietly(name: &str, path: &std::path::Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "switchboard-blackbox-{name}-{}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 const PRODUCTION_ENV: &[(&str, &str)] = &[
@@ -519,7 +482,7 @@ async fn sighup_reloads_a_valid_config_and_keeps_the_running_one_on_an_invalid_o
     let child = serve_quietly("serve-4", &path);
     let running = Running(child);
     let gateway = format!("http://127.0.0.1:{port}");
-    wait_until_healthy(&gateway).await;
+    wait_for_200(&gateway, "/healthz").await;
     let send = || async {
         let response = reqwest::Client::new()
             .post(format!("{gateway}/v1/messages"))
@@ -609,7 +572,7 @@ async fn a_reload_under_load_switches_the_route_and_fails_no_request() {
     let child = serve_quietly("serve-5", &path);
     let running = Running(child);
     let gateway = format!("http://127.0.0.1:{port}");
-    wait_until_healthy(&gateway).await;
+    wait_for_200(&gateway, "/healthz").await;
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let senders: Vec<_> = (0..SENDERS)
@@ -673,26 +636,6 @@ async fn a_reload_under_load_switches_the_route_and_fails_no_request() {
     sim.stop().await;
 }
 
-/// A fresh database on the PostgreSQL the tests may use, or a printed reason to skip. A
-/// configured server that cannot be reached fails the test: CI must not skip silently.
-async fn postgres_database(test: &str) -> Option<String> {
-    use switchboard_store::testing::{fresh_postgres_database, POSTGRES_URL_VAR};
-    let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
-        // Straight to stderr, past the test harness's capture, so that the skip is seen.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped {test}: {POSTGRES_URL_VAR} is not set (see README: Tests)"
-        );
-        return None;
-    };
-    Some(
-        fresh_postgres_database(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but unusable: {e}")),
-    )
-}
-
 #[tokio::test]
 async fn two_gateways_on_one_postgres_send_an_idempotent_request_once() {
     let Some(postgres) = postgres_database("two_gateways_on_one_postgres").await else {
@@ -719,7 +662,7 @@ async fn two_gateways_on_one_postgres_send_an_idempotent_request_once() {
         gateways.push(format!("http://127.0.0.1:{port}"));
     }
     for gateway in &gateways {
-        wait_until_healthy(gateway).await;
+        wait_for_200(gateway, "/healthz").await;
     }
     let key = format!("race-{}", ulid_like());
     let send = |gateway: String, key: String| async move {

@@ -2,50 +2,23 @@
 //! in flight, started again on the same store, and every message it answered 202 for is there,
 //! with the provider's id — on SQLite (the default store) and on PostgreSQL.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use serde_json::{json, Value};
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{free_port, postgres_database, tempdir, wait_for_200, Running, BINARY};
 use switchboard_sim::{SimCredentials, Simulator};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
 const TOKEN: &str = "durability-token";
 /// Clients sending at once.
 const CLIENTS: usize = 32;
 /// The gateway is killed once it has answered this many messages (or after `LOAD_LIMIT`).
 const ACKNOWLEDGED_BEFORE_KILL: usize = 400;
 const LOAD_LIMIT: Duration = Duration::from_secs(20);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "switchboard-durability-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Kills the child if a test fails half-way.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn config(sim: &Simulator, port: u16, store_url: &str) -> String {
     format!(
@@ -91,19 +64,6 @@ fn serve(dir: &std::path::Path, config: &std::path::Path) -> Running {
         .spawn()
         .unwrap();
     Running(child)
-}
-
-async fn wait_until_ready(url: &str) {
-    let client = reqwest::Client::new();
-    for _ in 0..400 {
-        if let Ok(response) = client.get(format!("{url}/readyz")).send().await {
-            if response.status() == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url} never became ready");
 }
 
 /// (message id, provider message id) of every 202.
@@ -173,7 +133,7 @@ async fn killed_under_load_loses_nothing(name: &str, store_url: &str) {
     let gateway = format!("http://127.0.0.1:{port}");
 
     let mut running = serve(&dir, &path);
-    wait_until_ready(&gateway).await;
+    wait_for_200(&gateway, "/readyz").await;
     let acknowledged: Acknowledged = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let load = start_load(&gateway, &acknowledged, &stop);
@@ -210,7 +170,7 @@ async fn killed_under_load_loses_nothing(name: &str, store_url: &str) {
 
     // The same store, a new process.
     let restarted = serve(&dir, &path);
-    wait_until_ready(&gateway).await;
+    wait_for_200(&gateway, "/readyz").await;
     let client = reqwest::Client::new();
     let mut lost = Vec::new();
     for (id, provider_id) in &acknowledged {
@@ -251,18 +211,10 @@ async fn sigkill_under_load_loses_no_acknowledged_message_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_no_acknowledged_message_on_postgres() {
-    use switchboard_store::testing::{fresh_postgres_database, POSTGRES_URL_VAR};
-    let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped sigkill_under_load_loses_no_acknowledged_message_on_postgres: \
-             {POSTGRES_URL_VAR} is not set (see README: Tests)"
-        );
+    let Some(url) =
+        postgres_database("sigkill_under_load_loses_no_acknowledged_message_on_postgres").await
+    else {
         return;
     };
-    let url = fresh_postgres_database(&admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but unusable: {e}"));
     killed_under_load_loses_nothing("postgres", &url).await;
 }
