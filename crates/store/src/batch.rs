@@ -195,6 +195,21 @@ fn histogram(bounds: &[f64], counts: &[AtomicU64], sum: f64) -> Histogram {
     }
 }
 
+/// What a store's writer receives: a write `W` to commit with whatever else is waiting (its
+/// caller gets `D` once committed), or the order to close.
+// Nearly every message is a write: boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Message<W, D> {
+    Write(Request<W, D>),
+    /// Commit what came before, close the writer's connection, then answer.
+    Close(tokio::sync::oneshot::Sender<()>),
+}
+
+pub(crate) struct Request<W, D> {
+    pub(crate) write: W,
+    pub(crate) reply: tokio::sync::oneshot::Sender<Result<D, StoreError>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

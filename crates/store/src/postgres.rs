@@ -20,7 +20,7 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::batch::{BatchConfig, StatsRecorder, WriteStats};
+use crate::batch::{self, BatchConfig, StatsRecorder, WriteStats};
 use crate::rows::KEY_IN_FLIGHT;
 use crate::sql_store::{Dialect, SqlStore};
 use crate::writes::{KeyCompletion, MessageInsert, OutcomeUpdate};
@@ -269,18 +269,8 @@ fn not_found(what: &'static str, id: &str) -> StoreError {
 
 // --- the writer ---
 
-// Nearly every message is a write: boxing them would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
-enum Message {
-    Write(Request),
-    /// Commit what came before, close the writer's connection, then answer.
-    Close(oneshot::Sender<()>),
-}
-
-struct Request {
-    write: Write,
-    reply: oneshot::Sender<Result<Done, StoreError>>,
-}
+type Message = batch::Message<Write, Done>;
+type Request = batch::Request<Write, Done>;
 
 enum Write {
     InsertMessage(MessageInsert),

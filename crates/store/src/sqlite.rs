@@ -19,7 +19,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
 use tokio::sync::oneshot;
 
-use crate::batch::{BatchConfig, StatsRecorder, WriteStats};
+use crate::batch::{self, BatchConfig, StatsRecorder, WriteStats};
 use crate::rows::{
     json_text, DeliveryRow, EventRow, IdempotencyRow, MessageRow, KEY_DONE, KEY_IN_FLIGHT,
     MESSAGE_COLUMNS,
@@ -348,18 +348,8 @@ impl SqliteStore {
 
 // --- the writer ---
 
-// Nearly every message is a write: boxing them would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
-enum Message {
-    Write(Request),
-    /// Commit what came before, close the connection, then answer.
-    Close(oneshot::Sender<()>),
-}
-
-struct Request {
-    write: Write,
-    reply: oneshot::Sender<Result<Done, StoreError>>,
-}
+type Message = batch::Message<Write, Done>;
+type Request = batch::Request<Write, Done>;
 
 enum Write {
     InsertMessage(MessageInsert),
