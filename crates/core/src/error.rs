@@ -20,6 +20,8 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     IdempotencyKeyInUse,
     InsufficientFunds,
+    NotCancelable,
+    Expired,
     SenderNotPermitted,
     AccountRestricted,
     RateLimited,
@@ -30,7 +32,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthenticated,
         ErrorCode::NotFound,
@@ -43,6 +45,8 @@ impl ErrorCode {
         ErrorCode::IdempotencyKeyReused,
         ErrorCode::IdempotencyKeyInUse,
         ErrorCode::InsufficientFunds,
+        ErrorCode::NotCancelable,
+        ErrorCode::Expired,
         ErrorCode::SenderNotPermitted,
         ErrorCode::AccountRestricted,
         ErrorCode::RateLimited,
@@ -66,7 +70,9 @@ impl ErrorCode {
             | OutsideServiceWindow
             | TemplateRejected
             | IdempotencyKeyReused => 422,
-            IdempotencyKeyInUse => 409,
+            IdempotencyKeyInUse | NotCancelable => 409,
+            // Never an answer, only a queued message's `error`; 410 if it ever were one.
+            Expired => 410,
             InsufficientFunds => 402,
             SenderNotPermitted | AccountRestricted => 403,
             RateLimited => 429,
@@ -102,6 +108,8 @@ impl ErrorCode {
             IdempotencyKeyReused => "idempotency_key_reused",
             IdempotencyKeyInUse => "idempotency_key_in_use",
             InsufficientFunds => "insufficient_funds",
+            NotCancelable => "not_cancelable",
+            Expired => "expired",
             SenderNotPermitted => "sender_not_permitted",
             AccountRestricted => "account_restricted",
             RateLimited => "rate_limited",
@@ -140,6 +148,8 @@ impl ErrorCode {
                 "A request with this Idempotency-Key is still in flight; retry later with the same key."
             }
             InsufficientFunds => "The provider account lacks balance or eligibility; top up or contact the provider.",
+            NotCancelable => "The message is no longer queued (a provider has it, or it is final); it cannot be canceled.",
+            Expired => "The message was not accepted by a provider within its validity_secs; it was not sent.",
             SenderNotPermitted => "The sender is not permitted to send through this provider account.",
             AccountRestricted => "The business account is restricted or blocked by the provider.",
             RateLimited => "The provider is rate limiting; retry after the Retry-After delay.",
@@ -259,6 +269,9 @@ mod tests {
             ("idempotency_key_reused", 422, false),
             ("idempotency_key_in_use", 409, true),
             ("insufficient_funds", 402, false),
+            ("not_cancelable", 409, false),
+            // Only ever a stored message's error, never an answer.
+            ("expired", 410, false),
             ("sender_not_permitted", 403, false),
             ("account_restricted", 403, false),
             ("rate_limited", 429, true),

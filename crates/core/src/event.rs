@@ -16,16 +16,19 @@ pub enum MessageStatus {
     Delivered,
     Read,
     Failed,
+    /// Taken back by its caller while queued; final.
+    Canceled,
 }
 
 impl MessageStatus {
-    pub const ALL: [MessageStatus; 6] = [
+    pub const ALL: [MessageStatus; 7] = [
         MessageStatus::Queued,
         MessageStatus::Accepted,
         MessageStatus::Sent,
         MessageStatus::Delivered,
         MessageStatus::Read,
         MessageStatus::Failed,
+        MessageStatus::Canceled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +39,7 @@ impl MessageStatus {
             MessageStatus::Delivered => "delivered",
             MessageStatus::Read => "read",
             MessageStatus::Failed => "failed",
+            MessageStatus::Canceled => "canceled",
         }
     }
 
@@ -61,12 +65,14 @@ impl MessageStatus {
 
     /// Whether a message whose status is `current` may move to `self` ("status never moves
     /// backwards"): queued < accepted < sent < delivered < read; `failed` may follow queued,
-    /// accepted or sent only (a delivered message did not fail); nothing follows `failed`, and
-    /// the same status never advances.
+    /// accepted or sent only (a delivered message did not fail); `canceled` follows `queued`
+    /// only; nothing follows `failed` or `canceled`, and the same status never advances.
     pub fn may_follow(self, current: MessageStatus) -> bool {
         use MessageStatus::*;
         match (current, self) {
-            (Failed, _) => false,
+            (Failed | Canceled, _) => false,
+            (Queued, Canceled) => true,
+            (_, Canceled) => false,
             (Queued | Accepted | Sent, Failed) => true,
             (Delivered | Read, Failed) => false,
             // The declaration order is the order of progress.

@@ -20,6 +20,7 @@ pub mod message;
 pub mod parse;
 pub mod phone;
 pub mod provider;
+pub mod schedule;
 pub mod validate;
 
 pub use adapter::{
@@ -33,6 +34,7 @@ pub use event::{
 };
 pub use message::{Content, MessageType, OutboundMessage};
 pub use parse::{deserialize_at, from_value_at, parse_message};
+pub use schedule::{schedule, Schedule};
 pub use validate::{validate, ValidationPolicy};
 
 #[cfg(any(test, feature = "test-support"))]

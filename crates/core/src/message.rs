@@ -34,6 +34,16 @@ pub struct Envelope {
     pub callback_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
+    /// When a queued message may be handed over (RFC 3339); makes the send asynchronous.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<String>,
+    /// Seconds after its creation within which a queued message must be accepted, or it fails
+    /// `expired`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validity_secs: Option<u64>,
+    /// The lane of a queued message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
     /// Top-level fields of Meta's message object that Switchboard does not model.
     #[serde(flatten)]
     pub extra: Extra,
@@ -51,6 +61,25 @@ impl RecipientType {
         match self {
             RecipientType::Individual => "individual",
             RecipientType::Group => "group",
+        }
+    }
+}
+
+/// `priority`: a sender's `bulk` messages are handed over only while none of its `normal`
+/// ones is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    #[default]
+    Normal,
+    Bulk,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Normal => "normal",
+            Priority::Bulk => "bulk",
         }
     }
 }

@@ -4,6 +4,7 @@ use crate::api;
 use crate::config::{self, Settings};
 use crate::events::delivery;
 use crate::http::request_id;
+use crate::queue;
 use crate::state::AppState;
 use crate::webhooks;
 use actix_web::dev::{Server, ServerHandle};
@@ -34,7 +35,10 @@ pub async fn start(
         .await
         .map_err(|e| std::io::Error::other(format!("store: {e}")))?;
     let state = web::Data::new(AppState::new(settings, store));
-    actix_web::rt::spawn(delivery::run(Arc::downgrade(&state.clone().into_inner())));
+    let weak = Arc::downgrade(&state.clone().into_inner());
+    actix_web::rt::spawn(delivery::run(weak.clone()));
+    actix_web::rt::spawn(queue::worker::run(weak.clone()));
+    actix_web::rt::spawn(state.sync_pacing.clone().run(weak));
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         App::new()
@@ -81,9 +85,19 @@ pub async fn serve(settings: Settings, config_path: PathBuf) -> std::io::Result<
     tracing::info!(%listen, "switchboard listening");
     reload_on_sighup(state.clone(), config_path)?;
     server.await?;
-    // Requests are done: let the store finish its writes (SQLite folds its log into the file).
+    drain_queue(&state).await;
+    // Let the store finish its writes (SQLite folds its log into the file).
     state.store.close().await;
     Ok(())
+}
+
+/// Once requests are done: stops taking queued messages and lets the hand-overs in flight end
+/// (up to `server.shutdown_timeout_secs`), so none is left for a lease to run out on.
+pub async fn drain_queue(state: &AppState) {
+    let timeout = std::time::Duration::from_secs(state.settings().server.shutdown_timeout_secs);
+    if !state.queue.drain(timeout).await {
+        tracing::warn!("hand-overs still in flight at shutdown: they end provider_timeout when their lease runs out");
+    }
 }
 
 /// A bind failure that names the address and what sets it (`Address already in use` alone

@@ -11,6 +11,7 @@ pub mod http;
 pub mod idempotency;
 pub mod metrics;
 pub mod providers;
+pub mod queue;
 pub mod sandbox;
 pub mod send;
 pub mod state;

@@ -2,6 +2,9 @@
 //! attempts by endpoint/outcome/code, provider latency, circuit state, webhook events in and
 //! event deliveries out.
 //!
+//! The queue adds messages waiting per sender, the age of the oldest due one, hand-overs,
+//! retries and expirations (docs/async.md).
+//!
 //! The store's writer adds its group commits: batches, writes, writes per batch and commit time.
 //!
 //! Each gateway owns its registry (no process-wide recorder), so several gateways in one
@@ -54,6 +57,11 @@ struct WebhookLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SenderLabels {
+    sender: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DeliveryLabels {
     outcome: String,
 }
@@ -66,6 +74,11 @@ pub struct Metrics {
     circuit_state: Family<CircuitLabels, Gauge>,
     webhook_events: Family<WebhookLabels, Counter>,
     deliveries: Family<DeliveryLabels, Counter>,
+    queued: Family<SenderLabels, Gauge>,
+    oldest_due_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    hand_overs: Family<SenderLabels, Counter>,
+    retries: Family<SenderLabels, Counter>,
+    expirations: Counter,
 }
 
 impl Default for Metrics {
@@ -116,6 +129,36 @@ impl Metrics {
             "Deliveries of events to subscribers and callback URLs, by outcome",
             deliveries.clone(),
         );
+        let queued = Family::default();
+        registry.register(
+            "queue_messages",
+            "Queued messages waiting for their hand-over to a provider, by sender",
+            queued.clone(),
+        );
+        let oldest_due_age = Gauge::default();
+        registry.register(
+            "queue_oldest_due_age_seconds",
+            "How long the queued message that has been due the longest has waited (0 when none is due)",
+            oldest_due_age.clone(),
+        );
+        let hand_overs = Family::default();
+        registry.register(
+            "queue_hand_overs",
+            "Queued messages handed to providers (each attempt counts), by sender",
+            hand_overs.clone(),
+        );
+        let retries = Family::default();
+        registry.register(
+            "queue_retries",
+            "Hand-overs that failed in a retryable way and were queued again, by sender",
+            retries.clone(),
+        );
+        let expirations = Counter::default();
+        registry.register(
+            "queue_expirations",
+            "Queued messages that failed `expired`: not accepted within their validity_secs",
+            expirations.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -124,6 +167,11 @@ impl Metrics {
             circuit_state,
             webhook_events,
             deliveries,
+            queued,
+            oldest_due_age,
+            hand_overs,
+            retries,
+            expirations,
         }
     }
 
@@ -184,13 +232,55 @@ impl Metrics {
             .inc();
     }
 
-    /// The OpenMetrics text exposition.
+    /// The queue as the store last counted it: every sender in `senders` gets a value (0 when
+    /// none of its messages waits), and `oldest_due_age` is in seconds.
+    pub fn queue_depth<'a>(
+        &self,
+        senders: impl Iterator<Item = &'a str>,
+        queued: &[(String, u64)],
+        oldest_due_age: f64,
+    ) {
+        for sender in senders {
+            let count = queued
+                .iter()
+                .find(|(s, _)| s == sender)
+                .map_or(0, |(_, n)| *n);
+            self.queued
+                .get_or_create(&SenderLabels {
+                    sender: sender.to_string(),
+                })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        self.oldest_due_age.set(oldest_due_age);
+    }
+
+    pub fn hand_over(&self, sender: &str) {
+        self.hand_overs
+            .get_or_create(&SenderLabels {
+                sender: sender.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn retry(&self, sender: &str) {
+        self.retries
+            .get_or_create(&SenderLabels {
+                sender: sender.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn expirations(&self, count: u64) {
+        self.expirations.inc_by(count);
+    }
+
     /// Adds the store's group-commit statistics (when the store keeps them) to the scrape.
     pub fn register_store(&mut self, store: Arc<dyn Store>) {
         self.registry
             .register_collector(Box::new(StoreWrites(store)));
     }
 
+    /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
         let mut text = String::new();
         // Writing into a String cannot fail.

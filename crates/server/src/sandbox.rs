@@ -91,6 +91,7 @@ pub async fn run(port: u16, sim_port: u16) -> std::io::Result<()> {
     println!("{}", banner(&gateway, &sim.base_url(), &token));
     let served = server.await;
     // Everything stops before the process exits, so nothing logs into a closed log writer.
+    app::drain_queue(&state).await;
     sim.stop().await;
     state.store.close().await;
     served

@@ -3,6 +3,7 @@
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::queue::{QueueRuntime, SyncPacing};
 use crate::send::circuit::Circuits;
 use crate::send::executor::Executor;
 use crate::send::Sending;
@@ -19,6 +20,9 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Wakes the delivery worker when events are put in the outbox.
     pub outbox_ready: Arc<Notify>,
+    pub queue: Arc<QueueRuntime>,
+    /// Synchronous sends, counted against their sender's pacing.
+    pub sync_pacing: Arc<SyncPacing>,
 }
 
 impl AppState {
@@ -26,6 +30,8 @@ impl AppState {
         let mut metrics = Metrics::new();
         metrics.register_store(store.clone());
         AppState {
+            queue: Arc::new(QueueRuntime::new(settings.queue.workers)),
+            sync_pacing: Arc::new(SyncPacing::default()),
             settings: ArcSwap::from_pointee(settings),
             store,
             executor: Executor::new(),

@@ -10,9 +10,12 @@ mod batch;
 mod error;
 mod open;
 mod postgres;
+mod queue;
 mod rows;
+mod sql_queue;
 mod sql_store;
 mod sqlite;
+mod sqlite_queue;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod writes;
@@ -23,6 +26,7 @@ use serde_json::Value;
 pub use batch::{Histogram, WriteStats, DEFAULT_BATCH_MAX, DEFAULT_LINGER};
 pub use error::StoreError;
 pub use open::open;
+pub use queue::{Canceled, Claimed, NewQueued, QueueClaim, QueueFinish, QueueStats, QueuedMessage};
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -103,6 +107,64 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// No more attempts: the delivery is kept, marked dead, for inspection.
     async fn give_up(&self, id: i64, attempts: u32, last_error: &str) -> Result<(), StoreError>;
+
+    // --- the queue of messages to send (`queue.rs`) ---
+
+    /// Stores each message with its queue entry, all in one transaction.
+    async fn enqueue_messages(&self, messages: &[NewQueued]) -> Result<(), StoreError>;
+    /// The sender's next message, when its pacing slot has come: normal before bulk, then the
+    /// longest due; none whose `expires_at` has passed, and none to a recipient still inside
+    /// `recipient_gap_ms` of the last hand-over to it. Of concurrent claims across replicas,
+    /// each message goes to one, and each slot to one.
+    async fn claim_queued(&self, claim: &QueueClaim) -> Result<Claimed, StoreError>;
+    /// Ends the hand-over `owner` holds: the message leaves the queue with its outcome (and
+    /// event), or waits for a retry. False, and nothing written, when the hand-over is no
+    /// longer `owner`'s (its lease ran out and another replica took it over).
+    async fn finish_queued(
+        &self,
+        id: &str,
+        owner: &str,
+        finish: &QueueFinish,
+    ) -> Result<bool, StoreError>;
+    /// Extends the leases of every hand-over `owner` holds; how many it holds.
+    async fn renew_leases(&self, owner: &str, until_ms: i64) -> Result<u64, StoreError>;
+    /// Hand-overs whose lease ran out before `now_ms` (their replica died mid-send): up to
+    /// `limit`, now `owner`'s, for it to end; their outcome is unknown.
+    async fn take_over_lost(
+        &self,
+        now_ms: i64,
+        owner: &str,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<QueuedMessage>, StoreError>;
+    /// Queued messages (not being handed over) whose `expires_at` is at or before `now_ms`, up
+    /// to `limit`: failed with `error`, out of the queue. Their ids.
+    async fn expire_queued(
+        &self,
+        now_ms: i64,
+        error: &Value,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Cancels `client`'s message `id` if it is still queued and not being handed over.
+    async fn cancel_queued(
+        &self,
+        id: &str,
+        client: &str,
+        at_ms: i64,
+    ) -> Result<Canceled, StoreError>;
+    /// Counts `hand_overs` made outside the queue (synchronous sends) against the sender's
+    /// pacing: its next slot moves on by that many intervals, but never more than one second
+    /// past `now_us`.
+    async fn advance_pacing(
+        &self,
+        sender: &str,
+        hand_overs: u32,
+        interval_us: i64,
+        now_us: i64,
+    ) -> Result<(), StoreError>;
+    /// Forgets per-recipient gaps that ended before `before_ms`.
+    async fn forget_recipient_gaps(&self, before_ms: i64) -> Result<(), StoreError>;
+    async fn queue_stats(&self, now_ms: i64) -> Result<QueueStats, StoreError>;
 
     /// What the store's writer has done so far (batches, their sizes, commit latency), for
     /// metrics; None for a store without one.

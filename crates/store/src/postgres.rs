@@ -21,6 +21,9 @@ use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::{self, BatchConfig, StatsRecorder, WriteStats};
+use crate::queue::{
+    Canceled, Claimed, NewQueued, QueueClaim, QueueFinish, QueueStats, QueuedMessage,
+};
 use crate::rows::KEY_IN_FLIGHT;
 use crate::sql_store::{Dialect, SqlStore};
 use crate::writes::{KeyCompletion, MessageInsert, OutcomeUpdate};
@@ -28,6 +31,7 @@ use crate::{
     Applied, Delivery, KeyClaim, MessageRecord, NewDelivery, NewMessage, SendOutcome, StatusChange,
     StatusRule, Store, StoreError, StoredResponse,
 };
+use serde_json::Value;
 
 pub(crate) static DIALECT: Dialect = Dialect {
     backend: "PostgreSQL",
@@ -253,6 +257,77 @@ impl Store for PgStore {
 
     async fn give_up(&self, id: i64, attempts: u32, last_error: &str) -> Result<(), StoreError> {
         self.sql.give_up(id, attempts, last_error).await
+    }
+
+    async fn enqueue_messages(&self, messages: &[NewQueued]) -> Result<(), StoreError> {
+        self.sql.q_enqueue(messages).await
+    }
+
+    async fn claim_queued(&self, claim: &QueueClaim) -> Result<Claimed, StoreError> {
+        self.sql.q_claim(claim).await
+    }
+
+    async fn finish_queued(
+        &self,
+        id: &str,
+        owner: &str,
+        finish: &QueueFinish,
+    ) -> Result<bool, StoreError> {
+        self.sql.q_finish(id, owner, finish).await
+    }
+
+    async fn renew_leases(&self, owner: &str, until_ms: i64) -> Result<u64, StoreError> {
+        self.sql.q_renew(owner, until_ms).await
+    }
+
+    async fn take_over_lost(
+        &self,
+        now_ms: i64,
+        owner: &str,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<QueuedMessage>, StoreError> {
+        self.sql
+            .q_take_over_lost(now_ms, owner, lease_until_ms, limit)
+            .await
+    }
+
+    async fn expire_queued(
+        &self,
+        now_ms: i64,
+        error: &Value,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        self.sql.q_expire(now_ms, error, limit).await
+    }
+
+    async fn cancel_queued(
+        &self,
+        id: &str,
+        client: &str,
+        at_ms: i64,
+    ) -> Result<Canceled, StoreError> {
+        self.sql.q_cancel(id, client, at_ms).await
+    }
+
+    async fn advance_pacing(
+        &self,
+        sender: &str,
+        hand_overs: u32,
+        interval_us: i64,
+        now_us: i64,
+    ) -> Result<(), StoreError> {
+        self.sql
+            .q_advance_pacing(sender, hand_overs, interval_us, now_us)
+            .await
+    }
+
+    async fn forget_recipient_gaps(&self, before_ms: i64) -> Result<(), StoreError> {
+        self.sql.q_forget_gaps(before_ms).await
+    }
+
+    async fn queue_stats(&self, now_ms: i64) -> Result<QueueStats, StoreError> {
+        self.sql.q_stats(now_ms).await
     }
 
     fn write_stats(&self) -> Option<WriteStats> {

@@ -8,6 +8,9 @@ use sqlx::any::AnyQueryResult;
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Transaction};
 
+use crate::queue::{
+    Canceled, Claimed, NewQueued, QueueClaim, QueueFinish, QueueStats, QueuedMessage,
+};
 use crate::rows::{
     json_text, DeliveryRow, EventRow, IdempotencyRow, MessageRow, KEY_DONE, KEY_IN_FLIGHT,
     MESSAGE_COLUMNS,
@@ -17,6 +20,7 @@ use crate::{
     Applied, Delivery, KeyClaim, MessageRecord, NewDelivery, NewMessage, SendOutcome, StatusChange,
     StatusRule, Store, StoreError, StoredEvent, StoredResponse,
 };
+use serde_json::Value;
 
 /// What one database needs said its own way.
 pub(crate) struct Dialect {
@@ -71,7 +75,11 @@ impl SqlStore {
         })
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
         Ok(self.pool.begin_with(self.dialect.begin_write).await?)
     }
 
@@ -138,53 +146,13 @@ impl Store for SqlStore {
     }
 
     async fn insert_message(&self, m: &NewMessage) -> Result<(), StoreError> {
-        let route =
-            serde_json::to_string(&m.route).map_err(|e| StoreError::corrupt("message route", e))?;
-        sqlx::query(
-            "INSERT INTO messages (id, client, recipient, sender, message_type, refs, \
-             callback_url, route, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
-        )
-        .bind(&m.id)
-        .bind(&m.client)
-        .bind(&m.to)
-        .bind(&m.from)
-        .bind(&m.message_type)
-        .bind(json_text(m.refs.as_ref()))
-        .bind(&m.callback_url)
-        .bind(route)
-        .bind(&m.status)
-        .bind(m.created_at_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert_message(&mut conn, m).await
     }
 
     async fn record_outcome(&self, id: &str, outcome: &SendOutcome) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let updated = sqlx::query(
-            "UPDATE messages SET \
-             status = CASE WHEN status = 'queued' THEN $2 ELSE status END, \
-             provider = $3, endpoint = $4, provider_message_id = $5, \
-             error = COALESCE($6, error), updated_at = $7 \
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(&outcome.status)
-        .bind(&outcome.provider)
-        .bind(&outcome.endpoint)
-        .bind(&outcome.provider_message_id)
-        .bind(json_text(outcome.error.as_ref()))
-        .bind(outcome.at_ms)
-        .execute(&mut *tx)
-        .await?;
-        expect_found(updated, "message", id)?;
-        let event = StoredEvent {
-            status: outcome.status.clone(),
-            at_ms: outcome.at_ms,
-            error: outcome.error.clone(),
-        };
-        append_event(&mut tx, id, &event).await?;
+        write_outcome(&mut tx, id, outcome).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -428,6 +396,132 @@ impl Store for SqlStore {
         .bind(last_error);
         self.update_delivery(id, query).await
     }
+
+    async fn enqueue_messages(&self, messages: &[NewQueued]) -> Result<(), StoreError> {
+        self.q_enqueue(messages).await
+    }
+
+    async fn claim_queued(&self, claim: &QueueClaim) -> Result<Claimed, StoreError> {
+        self.q_claim(claim).await
+    }
+
+    async fn finish_queued(
+        &self,
+        id: &str,
+        owner: &str,
+        finish: &QueueFinish,
+    ) -> Result<bool, StoreError> {
+        self.q_finish(id, owner, finish).await
+    }
+
+    async fn renew_leases(&self, owner: &str, until_ms: i64) -> Result<u64, StoreError> {
+        self.q_renew(owner, until_ms).await
+    }
+
+    async fn take_over_lost(
+        &self,
+        now_ms: i64,
+        owner: &str,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<QueuedMessage>, StoreError> {
+        self.q_take_over_lost(now_ms, owner, lease_until_ms, limit)
+            .await
+    }
+
+    async fn expire_queued(
+        &self,
+        now_ms: i64,
+        error: &Value,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        self.q_expire(now_ms, error, limit).await
+    }
+
+    async fn cancel_queued(
+        &self,
+        id: &str,
+        client: &str,
+        at_ms: i64,
+    ) -> Result<Canceled, StoreError> {
+        self.q_cancel(id, client, at_ms).await
+    }
+
+    async fn advance_pacing(
+        &self,
+        sender: &str,
+        hand_overs: u32,
+        interval_us: i64,
+        now_us: i64,
+    ) -> Result<(), StoreError> {
+        self.q_advance_pacing(sender, hand_overs, interval_us, now_us)
+            .await
+    }
+
+    async fn forget_recipient_gaps(&self, before_ms: i64) -> Result<(), StoreError> {
+        self.q_forget_gaps(before_ms).await
+    }
+
+    async fn queue_stats(&self, now_ms: i64) -> Result<QueueStats, StoreError> {
+        self.q_stats(now_ms).await
+    }
+}
+
+pub(crate) async fn insert_message(
+    conn: &mut AnyConnection,
+    m: &NewMessage,
+) -> Result<(), StoreError> {
+    let route =
+        serde_json::to_string(&m.route).map_err(|e| StoreError::corrupt("message route", e))?;
+    sqlx::query(
+        "INSERT INTO messages (id, client, recipient, sender, message_type, refs, \
+         callback_url, route, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+    )
+    .bind(&m.id)
+    .bind(&m.client)
+    .bind(&m.to)
+    .bind(&m.from)
+    .bind(&m.message_type)
+    .bind(json_text(m.refs.as_ref()))
+    .bind(&m.callback_url)
+    .bind(route)
+    .bind(&m.status)
+    .bind(m.created_at_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The send's outcome and its event; the status only moves while the message is `queued`.
+pub(crate) async fn write_outcome(
+    conn: &mut AnyConnection,
+    id: &str,
+    outcome: &SendOutcome,
+) -> Result<(), StoreError> {
+    let updated = sqlx::query(
+        "UPDATE messages SET \
+         status = CASE WHEN status = 'queued' THEN $2 ELSE status END, \
+         provider = $3, endpoint = $4, provider_message_id = $5, \
+         error = COALESCE($6, error), updated_at = $7 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&outcome.status)
+    .bind(&outcome.provider)
+    .bind(&outcome.endpoint)
+    .bind(&outcome.provider_message_id)
+    .bind(json_text(outcome.error.as_ref()))
+    .bind(outcome.at_ms)
+    .execute(&mut *conn)
+    .await?;
+    expect_found(updated, "message", id)?;
+    let event = StoredEvent {
+        status: outcome.status.clone(),
+        at_ms: outcome.at_ms,
+        error: outcome.error.clone(),
+    };
+    append_event(conn, id, &event).await
 }
 
 /// Records `key` as seen; false if it was seen before.

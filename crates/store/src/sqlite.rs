@@ -15,15 +15,20 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use serde_json::Value;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
 use tokio::sync::oneshot;
 
 use crate::batch::{self, BatchConfig, StatsRecorder, WriteStats};
+use crate::queue::{
+    Canceled, Claimed, NewQueued, QueueClaim, QueueFinish, QueueStats, QueuedMessage,
+};
 use crate::rows::{
     json_text, DeliveryRow, EventRow, IdempotencyRow, MessageRow, KEY_DONE, KEY_IN_FLIGHT,
     MESSAGE_COLUMNS,
 };
+use crate::sqlite_queue::{self, Finish, QueueDone, QueueOp};
 use crate::writes::{KeyCompletion, KeySweep, MessageInsert, OutcomeUpdate};
 use crate::{
     Applied, Delivery, KeyClaim, MessageRecord, NewDelivery, NewMessage, SendOutcome, StatusChange,
@@ -332,12 +337,157 @@ impl Store for SqliteStore {
         self.update_delivery(id, update).await
     }
 
+    async fn enqueue_messages(&self, messages: &[NewQueued]) -> Result<(), StoreError> {
+        let items = messages
+            .iter()
+            .map(|q| Ok((MessageInsert::new(&q.message)?, q.clone())))
+            .collect::<Result<_, StoreError>>()?;
+        match self.queue(QueueOp::Enqueue(items)).await? {
+            QueueDone::Unit => Ok(()),
+            other => Err(unexpected(Done::Queue(other))),
+        }
+    }
+
+    async fn claim_queued(&self, claim: &QueueClaim) -> Result<Claimed, StoreError> {
+        match self.queue(QueueOp::Claim(claim.clone())).await? {
+            QueueDone::Claimed(claimed) => Ok(claimed),
+            other => Err(unexpected(Done::Queue(other))),
+        }
+    }
+
+    async fn finish_queued(
+        &self,
+        id: &str,
+        owner: &str,
+        finish: &QueueFinish,
+    ) -> Result<bool, StoreError> {
+        let op = QueueOp::Finish {
+            id: id.to_owned(),
+            owner: owner.to_owned(),
+            finish: Finish::new(id, finish),
+        };
+        match self.queue(op).await? {
+            QueueDone::Finished(done) => Ok(done),
+            other => Err(unexpected(Done::Queue(other))),
+        }
+    }
+
+    async fn renew_leases(&self, owner: &str, until_ms: i64) -> Result<u64, StoreError> {
+        let op = QueueOp::Renew {
+            owner: owner.to_owned(),
+            until_ms,
+        };
+        match self.queue(op).await? {
+            QueueDone::Count(n) => Ok(n),
+            other => Err(unexpected(Done::Queue(other))),
+        }
+    }
+
+    async fn take_over_lost(
+        &self,
+        now_ms: i64,
+        owner: &str,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<QueuedMessage>, StoreError> {
+        let op = QueueOp::TakeOverLost {
+            now_ms,
+            owner: owner.to_owned(),
+            lease_until_ms,
+            limit,
+        };
+        match self.queue(op).await? {
+            QueueDone::Messages(lost) => Ok(lost),
+            other => Err(unexpected(Done::Queue(other))),
+        }
+    }
+
+    async fn expire_queued(
+        &self,
+        now_ms: i64,
+        error: &Value,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let op = QueueOp::Expire {
+            now_ms,
+            error: error.to_string(),
+            limit,
+        };
+        match self.queue(op).await? {
+            QueueDone::Ids(ids) => Ok(ids),
+            other => Err(unexpected(Done::Queue(other))),
+        }
+    }
+
+    async fn cancel_queued(
+        &self,
+        id: &str,
+        client: &str,
+        at_ms: i64,
+    ) -> Result<Canceled, StoreError> {
+        let op = QueueOp::Cancel {
+            id: id.to_owned(),
+            client: client.to_owned(),
+            at_ms,
+        };
+        match self.queue(op).await? {
+            QueueDone::Canceled(done) => {
+                let record = match done {
+                    sqlite_queue::CancelDone::Canceled => self.message(id).await?,
+                    _ => None,
+                };
+                done.with_record(record)
+            }
+            other => Err(unexpected(Done::Queue(other))),
+        }
+    }
+
+    async fn advance_pacing(
+        &self,
+        sender: &str,
+        hand_overs: u32,
+        interval_us: i64,
+        now_us: i64,
+    ) -> Result<(), StoreError> {
+        let op = QueueOp::AdvancePacing {
+            sender: sender.to_owned(),
+            hand_overs,
+            interval_us,
+            now_us,
+        };
+        match self.queue(op).await? {
+            QueueDone::Unit => Ok(()),
+            other => Err(unexpected(Done::Queue(other))),
+        }
+    }
+
+    async fn forget_recipient_gaps(&self, before_ms: i64) -> Result<(), StoreError> {
+        match self.queue(QueueOp::ForgetGaps { before_ms }).await? {
+            QueueDone::Unit => Ok(()),
+            other => Err(unexpected(Done::Queue(other))),
+        }
+    }
+
+    async fn queue_stats(&self, now_ms: i64) -> Result<QueueStats, StoreError> {
+        match self.queue(QueueOp::Stats { now_ms }).await? {
+            QueueDone::Stats(stats) => Ok(stats),
+            other => Err(unexpected(Done::Queue(other))),
+        }
+    }
+
     fn write_stats(&self) -> Option<WriteStats> {
         Some(self.stats.snapshot())
     }
 }
 
 impl SqliteStore {
+    async fn queue(&self, op: QueueOp) -> Result<QueueDone, StoreError> {
+        match self.submit(Write::Queue(op)).await? {
+            Done::Queue(done) => Ok(done),
+            other => Err(unexpected(other)),
+        }
+    }
+
     async fn update_delivery(&self, id: i64, update: DeliveryUpdate) -> Result<(), StoreError> {
         match self.submit(Write::UpdateDelivery { id, update }).await? {
             Done::Unit => Ok(()),
@@ -391,6 +541,7 @@ enum Write {
         id: i64,
         update: DeliveryUpdate,
     },
+    Queue(QueueOp),
     /// A read of an in-memory database, which only the writer's connection sees.
     Read(Read),
 }
@@ -418,6 +569,7 @@ enum Done {
     Claim(KeyClaim),
     Deliveries(Vec<Delivery>),
     Message(Box<Option<MessageRecord>>),
+    Queue(QueueDone),
 }
 
 struct Writer {
@@ -538,46 +690,15 @@ fn in_savepoint<T>(
 fn apply(conn: &Connection, write: &Write) -> Result<Done, StoreError> {
     match write {
         Write::InsertMessage(m) => {
-            conn.prepare_cached(
-                "INSERT INTO messages (id, client, recipient, sender, message_type, refs, \
-                 callback_url, route, status, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-            )?
-            .execute(params![
-                m.id,
-                m.client,
-                m.to,
-                m.from,
-                m.message_type,
-                m.refs,
-                m.callback_url,
-                m.route,
-                m.status,
-                m.created_at_ms
-            ])?;
+            insert_message(conn, m)?;
             Ok(Done::Unit)
         }
         Write::RecordOutcome(o) => in_savepoint(conn, |conn| {
-            let updated = conn
-                .prepare_cached(
-                    "UPDATE messages SET \
-                     status = CASE WHEN status = 'queued' THEN ?2 ELSE status END, \
-                     provider = ?3, endpoint = ?4, provider_message_id = ?5, \
-                     error = COALESCE(?6, error), updated_at = ?7 \
-                     WHERE id = ?1",
-                )?
-                .execute(params![
-                    o.id,
-                    o.status,
-                    o.provider,
-                    o.endpoint,
-                    o.provider_message_id,
-                    o.error,
-                    o.at_ms
-                ])?;
-            expect_found(updated, "message", &o.id)?;
-            append_event(conn, &o.id, &o.status, o.at_ms, o.error.as_deref())?;
+            record_outcome(conn, o)?;
             Ok(Done::Unit)
+        }),
+        Write::Queue(op) => in_savepoint(conn, |conn| {
+            sqlite_queue::apply(conn, op, insert_message, record_outcome).map(Done::Queue)
         }),
         Write::ApplyStatus {
             id,
@@ -768,6 +889,50 @@ fn apply(conn: &Connection, write: &Write) -> Result<Done, StoreError> {
         }
         Write::Read(read) => read.run(conn),
     }
+}
+
+fn insert_message(conn: &Connection, m: &MessageInsert) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO messages (id, client, recipient, sender, message_type, refs, \
+         callback_url, route, status, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+    )?
+    .execute(params![
+        m.id,
+        m.client,
+        m.to,
+        m.from,
+        m.message_type,
+        m.refs,
+        m.callback_url,
+        m.route,
+        m.status,
+        m.created_at_ms
+    ])?;
+    Ok(())
+}
+
+/// The send's outcome; the status only moves while the message is `queued`.
+fn record_outcome(conn: &Connection, o: &OutcomeUpdate) -> Result<(), StoreError> {
+    let updated = conn
+        .prepare_cached(
+            "UPDATE messages SET \
+             status = CASE WHEN status = 'queued' THEN ?2 ELSE status END, \
+             provider = ?3, endpoint = ?4, provider_message_id = ?5, \
+             error = COALESCE(?6, error), updated_at = ?7 \
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            o.id,
+            o.status,
+            o.provider,
+            o.endpoint,
+            o.provider_message_id,
+            o.error,
+            o.at_ms
+        ])?;
+    expect_found(updated, "message", &o.id)?;
+    append_event(conn, &o.id, &o.status, o.at_ms, o.error.as_deref())
 }
 
 /// Records `key` as seen; false if it was seen before.

@@ -6,16 +6,18 @@ use crate::config::Settings;
 use crate::http::body::read_limited;
 use crate::http::{ApiError, ClientName, RequestId};
 use crate::idempotency::{self, KEY_MAX_LEN, RETENTION};
+use crate::queue::{self, Queued};
 use crate::send;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use switchboard_core::event::MessageStatus;
 use switchboard_core::message::RecipientType;
 use switchboard_core::phone::with_plus;
 use switchboard_core::{
-    parse_message, validate, ErrorCode, OutboundMessage, ValidationError, ValidationPolicy,
+    parse_message, schedule, validate, ErrorCode, OutboundMessage, Schedule, ValidationError,
+    ValidationPolicy,
 };
 use switchboard_store::{KeyClaim, NewMessage, SendOutcome, StoredResponse};
 
@@ -56,6 +58,7 @@ pub async fn send_message(
     let request_id = request_id.0;
     let settings = state.settings();
     let dry_run = dry_run(&request, &request_id)?;
+    let respond_async = prefers_async(&request);
     let key = idempotency_key(&request, &request_id)?;
     let body = read_limited(
         &request,
@@ -94,7 +97,7 @@ pub async fn send_message(
     // The send runs to its end in its own task, even if the caller hangs up: the message's
     // outcome is recorded and the key completed, so a retry replays instead of re-sending.
     let task = actix_web::rt::spawn(async move {
-        let result = handle(&state, &client, &body, &request_id).await;
+        let result = handle(&state, &client, &body, &request_id, respond_async).await;
         let stored = match &result {
             Ok(result) => StoredResponse {
                 status: StatusCode::ACCEPTED.as_u16(),
@@ -126,11 +129,32 @@ pub async fn send_message(
     }
 }
 
+/// A 202: sent (a provider accepted it) or queued.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Sent(send::SendResult),
+    Queued(Queued),
+}
+
+/// `Prefer: respond-async` (RFC 7240), among any other preferences.
+fn prefers_async(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get_all("prefer")
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|preference| {
+            let name = preference.split(';').next().unwrap_or_default();
+            name.trim().eq_ignore_ascii_case("respond-async")
+        })
+}
+
 /// Whether the answer is kept under the request's `Idempotency-Key` and replayed to a retry.
 /// An answer known not to have reached the recipient (`provider_unavailable`, `rate_limited`)
 /// is not: the caller's retry with the same key sends again. Everything else is, a
 /// `provider_timeout` above all (the provider may have taken the message).
-fn answer_is_kept(result: &Result<send::SendResult, ApiError>) -> bool {
+fn answer_is_kept(result: &Result<Answer, ApiError>) -> bool {
     match result {
         Ok(_) => true,
         Err(error) => !matches!(
@@ -140,48 +164,75 @@ fn answer_is_kept(result: &Result<send::SendResult, ApiError>) -> bool {
     }
 }
 
-/// Parses, validates and routes: the message and its route.
-fn prepare(
-    settings: &Settings,
-    body: &[u8],
-    request_id: &str,
-) -> Result<(OutboundMessage, send::Route), ApiError> {
+/// A message ready to send or queue.
+pub struct Prepared {
+    pub message: OutboundMessage,
+    pub route: send::Route,
+    pub schedule: Schedule,
+    /// When it was checked (unix ms): its creation time.
+    pub at_ms: i64,
+}
+
+/// Parses, validates, schedules and routes.
+pub fn prepare(settings: &Settings, body: &[u8], request_id: &str) -> Result<Prepared, ApiError> {
     let invalid = |e| ApiError::invalid(e, request_id);
     let message = parse_message(body).map_err(invalid)?;
     let policy = ValidationPolicy {
         callback_hosts_allow: settings.webhooks.callback_hosts_allow.clone(),
     };
     validate(&message, &policy).map_err(invalid)?;
+    let at_ms = clock::now_ms();
+    let schedule = schedule(&message.envelope, at_ms).map_err(invalid)?;
     let route =
         send::resolve_route(settings, &message).map_err(|e| ApiError::from_route(e, request_id))?;
-    Ok((message, route))
+    Ok(Prepared {
+        message,
+        route,
+        schedule,
+        at_ms,
+    })
 }
 
 fn plan(state: &AppState, body: &[u8], request_id: &str) -> Result<HttpResponse, ApiError> {
-    let (message, route) = prepare(&state.settings(), body, request_id)?;
+    let Prepared { message, route, .. } = prepare(&state.settings(), body, request_id)?;
     let message_id = ulid::Ulid::new().to_string();
     let plan = send::plan(&route, &message, &message_id)
         .map_err(|failure| ApiError::from_send(failure, request_id))?;
     Ok(HttpResponse::Ok().json(plan))
 }
 
-/// Records the message, sends it with failover, records the outcome.
+/// Queues the message (asked for, or scheduled), or records it, sends it with failover and
+/// records the outcome.
 async fn handle(
     state: &AppState,
     client: &ClientName,
     body: &[u8],
     request_id: &str,
-) -> Result<send::SendResult, ApiError> {
+    respond_async: bool,
+) -> Result<Answer, ApiError> {
     let settings = state.settings();
-    let (message, route) = prepare(&settings, body, request_id)?;
+    let prepared = prepare(&settings, body, request_id)?;
     let message_id = ulid::Ulid::new().to_string();
+    let record = new_message(&prepared, &message_id, &client.0);
+    if respond_async || prepared.schedule.send_at_ms.is_some() {
+        let entry = queue::entry(record, body, &prepared.schedule);
+        queue::enqueue(state, std::slice::from_ref(&entry))
+            .await
+            .map_err(|e| ApiError::store_unavailable(&e, request_id))?;
+        return Ok(Answer::Queued(queue::queued(&entry, &prepared.schedule)));
+    }
+    let Prepared { message, route, .. } = prepared;
     tracing::debug!(client = %client.0, message_id, r#type = message.message_type().as_str(), "sending");
-    let record = new_message(&message, &route, &message_id, &client.0);
     state
         .store
         .insert_message(&record)
         .await
         .map_err(|e| ApiError::store_unavailable(&e, request_id))?;
+    // Not held back by pacing, but counted against the sender's budget.
+    state.sync_pacing.count(
+        &route.sender.number,
+        queue::interval_us(route.sender.max_per_second),
+    );
     let result = send::send(
         state.sending(),
         &settings.resilience,
@@ -199,15 +250,11 @@ async fn handle(
         // The provider has answered; the caller gets that answer even if the record lags.
         tracing::error!(%error, message_id, "send outcome not recorded");
     }
-    result
+    result.map(Answer::Sent)
 }
 
-fn new_message(
-    message: &OutboundMessage,
-    route: &send::Route,
-    id: &str,
-    client: &str,
-) -> NewMessage {
+pub fn new_message(prepared: &Prepared, id: &str, client: &str) -> NewMessage {
+    let Prepared { message, route, .. } = prepared;
     let envelope = &message.envelope;
     NewMessage {
         id: id.to_string(),
@@ -225,7 +272,7 @@ fn new_message(
         callback_url: envelope.callback_url.clone(),
         route: route.endpoints.iter().map(|e| e.id.clone()).collect(),
         status: MessageStatus::Queued.as_str().to_string(),
-        created_at_ms: clock::now_ms(),
+        created_at_ms: prepared.at_ms,
     }
 }
 

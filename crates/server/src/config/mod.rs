@@ -60,6 +60,7 @@ pub struct Settings {
     pub default_sender: Option<String>,
     pub resilience: Resilience,
     pub webhooks: Webhooks,
+    pub queue: QueueSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +68,8 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     pub public_url: String,
     pub max_body_bytes: usize,
+    /// The body limit of `POST /v1/messages/batch`.
+    pub max_batch_bytes: usize,
     pub shutdown_timeout_secs: u64,
 }
 
@@ -127,6 +130,9 @@ pub struct Sender {
     /// Provider instance names in failover order.
     pub route: Vec<String>,
     pub phone_number_id: Option<String>,
+    /// Pacing budget: queued messages are handed over at no more than this rate, summed over
+    /// every replica sharing the store; synchronous sends count against it.
+    pub max_per_second: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +149,34 @@ pub struct Webhooks {
     pub retry_base_ms: u64,
     pub max_attempts: u32,
     pub subscribers: Vec<Subscriber>,
+}
+
+/// `[queue]`: the workers that hand queued messages to providers (docs/async.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Hand-overs in flight at once, per replica.
+    pub workers: usize,
+    /// First retry delay, doubling with each attempt.
+    pub retry_base_ms: u64,
+    /// Hand-overs of one message, the first included.
+    pub max_attempts: u32,
+    /// Least time between two queued messages of one sender to one recipient.
+    pub per_recipient_gap_ms: u64,
+    /// A hand-over whose replica has not renewed it for this long is taken for lost with the
+    /// replica: its outcome is unknown.
+    pub lease_secs: u64,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            workers: 64,
+            retry_base_ms: 1000,
+            max_attempts: 6,
+            per_recipient_gap_ms: 0,
+            lease_secs: 15,
+        }
+    }
 }
 
 #[derive(Clone)]

@@ -24,6 +24,8 @@ pub struct RawConfig {
     pub resilience: RawResilience,
     #[serde(default)]
     pub webhooks: RawWebhooks,
+    #[serde(default)]
+    pub queue: RawQueue,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -32,6 +34,7 @@ pub struct RawServer {
     pub listen: Option<String>,
     pub public_url: Option<String>,
     pub max_body_bytes: Option<usize>,
+    pub max_batch_bytes: Option<usize>,
     pub shutdown_timeout_secs: Option<u64>,
 }
 
@@ -55,6 +58,7 @@ pub struct RawSender {
     pub number: String,
     pub route: Vec<String>,
     pub phone_number_id: Option<String>,
+    pub max_per_second: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +85,16 @@ pub struct RawWebhooks {
     pub max_attempts: Option<u32>,
     #[serde(default)]
     pub subscribers: Vec<RawSubscriber>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueue {
+    pub workers: Option<usize>,
+    pub retry_base_ms: Option<u64>,
+    pub max_attempts: Option<u32>,
+    pub per_recipient_gap_ms: Option<u64>,
+    pub lease_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

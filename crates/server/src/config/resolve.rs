@@ -10,7 +10,12 @@ use switchboard_core::provider::{http_url, EnvLookup, InstanceContext, Secrets};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_MAX_BODY_BYTES: usize = 65_536;
+const DEFAULT_MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 const DEFAULT_SHUTDOWN_SECS: u64 = 30;
+/// Meta's default throughput per business number.
+const DEFAULT_MAX_PER_SECOND: u32 = 80;
+/// Meta's highest throughput tier per business number.
+const MAX_PER_SECOND_LIMIT: u32 = 1000;
 const DEFAULT_STORE_URL: &str = "sqlite://./data/switchboard.db";
 const DEFAULT_FAILOVER_ON: [ErrorCode; 4] = [
     ErrorCode::ProviderUnavailable,
@@ -89,6 +94,7 @@ pub fn resolve(
         .map_err(|e| problems.push(e))
         .ok();
     let webhooks = resolve_webhooks(&raw.webhooks, &secrets, &mut problems);
+    let queue = resolve_queue(&raw.queue, &mut problems);
 
     problems.extend(secrets.into_problems());
     match (server, store_url, resilience) {
@@ -102,6 +108,7 @@ pub fn resolve(
             default_sender,
             resilience,
             webhooks,
+            queue,
         }),
         _ => Err(ConfigErrors(problems)),
     }
@@ -123,10 +130,18 @@ fn resolve_server(raw: &RawServer) -> Result<ServerSettings> {
             "must be greater than 0",
         ));
     }
+    let max_batch_bytes = raw.max_batch_bytes.unwrap_or(DEFAULT_MAX_BATCH_BYTES);
+    if max_batch_bytes == 0 {
+        return Err(ConfigError::new(
+            "server.max_batch_bytes",
+            "must be greater than 0",
+        ));
+    }
     Ok(ServerSettings {
         listen,
         public_url: public_url.trim_end_matches('/').to_string(),
         max_body_bytes,
+        max_batch_bytes,
         shutdown_timeout_secs: raw.shutdown_timeout_secs.unwrap_or(DEFAULT_SHUTDOWN_SECS),
     })
 }
@@ -301,10 +316,18 @@ fn resolve_sender(
             ));
         }
     }
+    let max_per_second = sender.max_per_second.unwrap_or(DEFAULT_MAX_PER_SECOND);
+    if !(1..=MAX_PER_SECOND_LIMIT).contains(&max_per_second) {
+        return Err(ConfigError::new(
+            format!("{key}.max_per_second"),
+            format!("must be 1 to {MAX_PER_SECOND_LIMIT}"),
+        ));
+    }
     Ok(Sender {
         number,
         route: sender.route.clone(),
         phone_number_id: sender.phone_number_id.clone(),
+        max_per_second,
     })
 }
 
@@ -366,6 +389,30 @@ fn resolve_webhooks(
         max_attempts: raw.max_attempts.unwrap_or(8),
         subscribers,
     }
+}
+
+/// `[queue]`; each value out of range is one problem.
+fn resolve_queue(raw: &RawQueue, problems: &mut Vec<ConfigError>) -> QueueSettings {
+    let defaults = QueueSettings::default();
+    let mut at_least_one = |key: &str, value: u64| {
+        if value == 0 {
+            problems.push(ConfigError::new(key, "must be at least 1"));
+        }
+    };
+    let queue = QueueSettings {
+        workers: raw.workers.unwrap_or(defaults.workers),
+        retry_base_ms: raw.retry_base_ms.unwrap_or(defaults.retry_base_ms),
+        max_attempts: raw.max_attempts.unwrap_or(defaults.max_attempts),
+        per_recipient_gap_ms: raw
+            .per_recipient_gap_ms
+            .unwrap_or(defaults.per_recipient_gap_ms),
+        lease_secs: raw.lease_secs.unwrap_or(defaults.lease_secs),
+    };
+    at_least_one("queue.workers", queue.workers as u64);
+    at_least_one("queue.retry_base_ms", queue.retry_base_ms);
+    at_least_one("queue.max_attempts", u64::from(queue.max_attempts));
+    at_least_one("queue.lease_secs", queue.lease_secs);
+    queue
 }
 
 fn normalize_number(key: &str, number: &str) -> Result<String> {

@@ -34,8 +34,9 @@ impl EventType {
 #[derive(Debug, Clone)]
 pub struct Event {
     pub event_type: EventType,
-    /// The provider instance whose webhook reported it.
-    pub provider: String,
+    /// The provider instance whose webhook reported it; none for Switchboard's own steps of a
+    /// message no provider has had (canceled, expired).
+    pub provider: Option<String>,
     pub occurred_at_ms: i64,
     /// The stored message it concerns, when Switchboard knows it.
     pub message: Option<MessageRecord>,
@@ -58,7 +59,7 @@ impl Event {
             "type": self.event_type.as_str(),
             "occurred_at": clock::rfc3339(self.occurred_at_ms),
             "client": message.map(|m| m.client.clone()),
-            "provider": message.and_then(|m| m.provider.clone()).unwrap_or_else(|| self.provider.clone()),
+            "provider": message.and_then(|m| m.provider.clone()).or_else(|| self.provider.clone()),
             "endpoint": message.and_then(|m| m.endpoint.clone()),
             "message_id": message.map(|m| m.id.clone()),
             "provider_message_id": self.provider_message_id.clone()

@@ -73,7 +73,7 @@ async fn status(
         .webhook_event(instance, EventType::MessageStatus.as_str());
     let event = Event {
         event_type: EventType::MessageStatus,
-        provider: instance.to_string(),
+        provider: Some(instance.to_string()),
         occurred_at_ms: at_ms,
         provider_message_id: update.provider_message_ids.first().cloned(),
         status: Some(update.status.as_str()),
@@ -114,7 +114,7 @@ async fn message_inbound(
     }
     let event = Event {
         event_type: EventType::MessageInbound,
-        provider: instance.to_string(),
+        provider: Some(instance.to_string()),
         occurred_at_ms: at_ms,
         provider_message_id: Some(inbound.provider_message_id.clone()),
         status: None,
@@ -147,7 +147,7 @@ async fn call_event(
     let message = find_message(state, call.message_ref.as_deref(), &[]).await?;
     let event = Event {
         event_type,
-        provider: instance.to_string(),
+        provider: Some(instance.to_string()),
         occurred_at_ms: at_ms,
         provider_message_id: None,
         status: None,

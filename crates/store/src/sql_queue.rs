@@ -1,0 +1,360 @@
+//! The queue (`queue.rs`) on PostgreSQL, shared by replicas. A claim locks the sender's pacing
+//! row, so claims for one sender take turns across replicas (each slot goes to one), and takes
+//! its message with `FOR UPDATE SKIP LOCKED`, so a message a cancel or another claim holds is
+//! passed over rather than waited for. A cancel deletes only a row still `queued`: once a claim
+//! has committed `handing_over`, the cancel finds nothing to delete.
+
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::queue::{
+    Canceled, Claimed, NewQueued, QueueClaim, QueueFinish, QueueStats, QueuedMessage,
+};
+use crate::sql_store::{insert_message, write_outcome, SqlStore};
+use crate::sqlite_queue::PACING_DEBT_MAX_US;
+use crate::{SendOutcome, StoreError};
+
+const QUEUED_COLUMNS: &str = "q.message_id, m.client, q.sender, q.recipient, q.body, q.priority, \
+     m.created_at, q.expires_at, q.attempts";
+
+fn queued_row(row: &AnyRow) -> Result<QueuedMessage, sqlx::Error> {
+    Ok(QueuedMessage {
+        id: row.try_get(0)?,
+        client: row.try_get(1)?,
+        sender: row.try_get(2)?,
+        recipient: row.try_get(3)?,
+        body: row.try_get(4)?,
+        bulk: row.try_get::<i64, _>(5)? != 0,
+        created_at_ms: row.try_get(6)?,
+        expires_at_ms: row.try_get(7)?,
+        attempts: row.try_get::<i64, _>(8)?.try_into().unwrap_or(u32::MAX),
+    })
+}
+
+impl SqlStore {
+    pub(crate) async fn q_enqueue(&self, messages: &[NewQueued]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for queued in messages {
+            let m = &queued.message;
+            insert_message(&mut tx, m).await?;
+            sqlx::query(
+                "INSERT INTO queue (message_id, sender, recipient, body, priority, due_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&m.id)
+            .bind(&m.from)
+            .bind(&m.to)
+            .bind(&queued.body)
+            .bind(i64::from(queued.bulk))
+            .bind(queued.due_at_ms)
+            .bind(queued.expires_at_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn q_claim(&self, claim: &QueueClaim) -> Result<Claimed, StoreError> {
+        let now_ms = claim.now_ms();
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO sender_pacing (sender, next_slot_us) VALUES ($1, 0) \
+             ON CONFLICT (sender) DO NOTHING",
+        )
+        .bind(&claim.sender)
+        .execute(&mut *tx)
+        .await?;
+        let next_slot: i64 = sqlx::query_scalar(
+            "SELECT next_slot_us FROM sender_pacing WHERE sender = $1 FOR UPDATE",
+        )
+        .bind(&claim.sender)
+        .fetch_one(&mut *tx)
+        .await?;
+        if next_slot > claim.now_us {
+            return Ok(Claimed::Paced {
+                until_us: next_slot,
+            });
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {QUEUED_COLUMNS} FROM queue q JOIN messages m ON m.id = q.message_id \
+             WHERE q.sender = $1 AND q.state = 'queued' AND q.due_at <= $2 \
+             AND (q.expires_at IS NULL OR q.expires_at > $2) \
+             AND ($3 = 0 OR NOT EXISTS (SELECT 1 FROM recipient_pacing r \
+                  WHERE r.sender = q.sender AND r.recipient = q.recipient AND r.next_at > $2)) \
+             ORDER BY q.priority, q.due_at, q.message_id LIMIT 1 \
+             FOR UPDATE OF q SKIP LOCKED"
+        ))
+        .bind(&claim.sender)
+        .bind(now_ms)
+        .bind(claim.recipient_gap_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            let next_due_ms = next_due(&mut tx, &claim.sender, now_ms).await?;
+            return Ok(Claimed::Idle { next_due_ms });
+        };
+        let mut message = queued_row(&row)?;
+        sqlx::query(
+            "UPDATE queue SET state = 'handing_over', owner = $2, leased_until = $3, \
+             attempts = attempts + 1 WHERE message_id = $1",
+        )
+        .bind(&message.id)
+        .bind(&claim.owner)
+        .bind(claim.lease_until_ms)
+        .execute(&mut *tx)
+        .await?;
+        message.attempts += 1;
+        sqlx::query("UPDATE sender_pacing SET next_slot_us = $2 WHERE sender = $1")
+            .bind(&claim.sender)
+            .bind(claim.now_us + claim.interval_us)
+            .execute(&mut *tx)
+            .await?;
+        if claim.recipient_gap_ms > 0 {
+            sqlx::query(
+                "INSERT INTO recipient_pacing (sender, recipient, next_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (sender, recipient) DO UPDATE SET next_at = excluded.next_at",
+            )
+            .bind(&claim.sender)
+            .bind(&message.recipient)
+            .bind(now_ms + claim.recipient_gap_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Claimed::Message(message))
+    }
+
+    pub(crate) async fn q_finish(
+        &self,
+        id: &str,
+        owner: &str,
+        finish: &QueueFinish,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let ours: Option<i64> = sqlx::query_scalar(
+            "SELECT 1::BIGINT FROM queue WHERE message_id = $1 AND owner = $2 \
+             AND state = 'handing_over' FOR UPDATE",
+        )
+        .bind(id)
+        .bind(owner)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if ours.is_none() {
+            return Ok(false);
+        }
+        match finish {
+            QueueFinish::Final(outcome) => {
+                sqlx::query("DELETE FROM queue WHERE message_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                write_outcome(&mut tx, id, outcome).await?;
+            }
+            QueueFinish::Retry { due_at_ms } => {
+                sqlx::query(
+                    "UPDATE queue SET state = 'queued', owner = NULL, leased_until = 0, \
+                     due_at = $2 WHERE message_id = $1",
+                )
+                .bind(id)
+                .bind(due_at_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(crate) async fn q_renew(&self, owner: &str, until_ms: i64) -> Result<u64, StoreError> {
+        let renewed = sqlx::query(
+            "UPDATE queue SET leased_until = $2 WHERE owner = $1 AND state = 'handing_over'",
+        )
+        .bind(owner)
+        .bind(until_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(renewed.rows_affected())
+    }
+
+    pub(crate) async fn q_take_over_lost(
+        &self,
+        now_ms: i64,
+        owner: &str,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<QueuedMessage>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {QUEUED_COLUMNS} FROM queue q JOIN messages m ON m.id = q.message_id \
+             WHERE q.state = 'handing_over' AND q.leased_until < $1 LIMIT $2 \
+             FOR UPDATE OF q SKIP LOCKED"
+        ))
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let lost = rows.iter().map(queued_row).collect::<Result<Vec<_>, _>>()?;
+        for message in &lost {
+            sqlx::query("UPDATE queue SET owner = $2, leased_until = $3 WHERE message_id = $1")
+                .bind(&message.id)
+                .bind(owner)
+                .bind(lease_until_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(lost)
+    }
+
+    pub(crate) async fn q_expire(
+        &self,
+        now_ms: i64,
+        error: &Value,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM queue WHERE message_id IN (SELECT message_id FROM queue \
+             WHERE state = 'queued' AND expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             RETURNING message_id",
+        )
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let outcome = SendOutcome {
+            status: "failed".to_owned(),
+            provider: None,
+            endpoint: None,
+            provider_message_id: None,
+            error: Some(error.clone()),
+            at_ms: now_ms,
+        };
+        for id in &ids {
+            write_outcome(&mut tx, id, &outcome).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    pub(crate) async fn q_cancel(
+        &self,
+        id: &str,
+        client: &str,
+        at_ms: i64,
+    ) -> Result<Canceled, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM messages WHERE id = $1 AND client = $2")
+                .bind(id)
+                .bind(client)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(status) = status else {
+            return Ok(Canceled::NotFound);
+        };
+        let removed = sqlx::query("DELETE FROM queue WHERE message_id = $1 AND state = 'queued'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if removed.rows_affected() == 0 {
+            return Ok(Canceled::NotCancelable { status });
+        }
+        sqlx::query("UPDATE messages SET status = 'canceled', updated_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO message_events (message_id, status, occurred_at) \
+             VALUES ($1, 'canceled', $2)",
+        )
+        .bind(id)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        match crate::Store::message(self, id).await? {
+            Some(record) => Ok(Canceled::Canceled(Box::new(record))),
+            None => Ok(Canceled::NotFound),
+        }
+    }
+
+    pub(crate) async fn q_advance_pacing(
+        &self,
+        sender: &str,
+        hand_overs: u32,
+        interval_us: i64,
+        now_us: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sender_pacing (sender, next_slot_us) VALUES ($1, LEAST($2 + $3, $2 + $4)) \
+             ON CONFLICT (sender) DO UPDATE SET next_slot_us = \
+             LEAST(GREATEST(sender_pacing.next_slot_us, $2) + $3, $2 + $4)",
+        )
+        .bind(sender)
+        .bind(now_us)
+        .bind(i64::from(hand_overs).saturating_mul(interval_us))
+        .bind(PACING_DEBT_MAX_US)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn q_forget_gaps(&self, before_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM recipient_pacing WHERE next_at < $1")
+            .bind(before_ms)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn q_stats(&self, now_ms: i64) -> Result<QueueStats, StoreError> {
+        let rows = sqlx::query(
+            "SELECT sender, COUNT(*) FROM queue WHERE state = 'queued' GROUP BY sender",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let queued_by_sender = rows
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get::<i64, _>(1)? as u64)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        let oldest_due_ms: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(due_at) FROM queue WHERE state = 'queued' AND due_at <= $1",
+        )
+        .bind(now_ms)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(QueueStats {
+            queued_by_sender,
+            oldest_due_ms,
+        })
+    }
+}
+
+/// See the SQLite version in `sqlite_queue.rs`.
+async fn next_due(
+    conn: &mut AnyConnection,
+    sender: &str,
+    now_ms: i64,
+) -> Result<Option<i64>, StoreError> {
+    let future: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(due_at) FROM queue WHERE sender = $1 AND state = 'queued' AND due_at > $2",
+    )
+    .bind(sender)
+    .bind(now_ms)
+    .fetch_one(&mut *conn)
+    .await?;
+    let gap_ends: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(r.next_at) FROM recipient_pacing r WHERE r.sender = $1 AND r.next_at > $2 \
+         AND EXISTS (SELECT 1 FROM queue q WHERE q.sender = r.sender \
+             AND q.recipient = r.recipient AND q.state = 'queued' AND q.due_at <= $2)",
+    )
+    .bind(sender)
+    .bind(now_ms)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok([future, gap_ends].into_iter().flatten().min())
+}
