@@ -341,8 +341,9 @@ async fn metrics_count_requests_attempts_latency_and_circuits() {
             "missing {line}\n---\n{text}"
         );
     }
-    // The store's group commits: two messages, each inserted and then given its outcome (the
-    // writer may also have done its own housekeeping).
+    // The store's group commits: two messages, each inserted and then given its outcome, plus
+    // the queue's housekeeping (the worker asking for due messages, lease renewals, counting the
+    // synchronous sends against pacing), which goes through the same writer.
     let counter = |name: &str| -> u64 {
         let line = text
             .lines()
@@ -351,7 +352,7 @@ async fn metrics_count_requests_attempts_latency_and_circuits() {
         line.rsplit(' ').next().unwrap().parse().unwrap()
     };
     let writes = counter("switchboard_store_writes_total");
-    assert!((4..=6).contains(&writes), "{writes} writes");
+    assert!(writes >= 4, "{writes} writes");
     let batches = counter("switchboard_store_batches_total");
     assert!((1..=writes).contains(&batches), "{batches} batches");
     assert_eq!(counter("switchboard_store_batch_size_count"), batches);

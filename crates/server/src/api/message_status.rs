@@ -37,7 +37,7 @@ pub async fn get_message(
     Ok(HttpResponse::Ok().json(view(&message)))
 }
 
-fn view(m: &MessageRecord) -> serde_json::Value {
+pub(crate) fn view(m: &MessageRecord) -> serde_json::Value {
     let events: Vec<_> = m
         .events
         .iter()

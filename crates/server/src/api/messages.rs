@@ -1,25 +1,23 @@
 //! `POST /v1/messages`: validate → route → (dry run: plan) → send with failover, with
 //! `Idempotency-Key` replay.
 
+use crate::api::answer_once::{answer_once, idempotency_key};
 use crate::clock;
 use crate::config::Settings;
 use crate::http::body::read_limited;
 use crate::http::{ApiError, ClientName, RequestId};
-use crate::idempotency::{self, KEY_MAX_LEN, RETENTION};
 use crate::queue::{self, Queued};
 use crate::send;
 use crate::state::AppState;
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use switchboard_core::event::MessageStatus;
 use switchboard_core::message::RecipientType;
 use switchboard_core::phone::with_plus;
 use switchboard_core::{
-    parse_message, schedule, validate, ErrorCode, OutboundMessage, Schedule, ValidationError,
-    ValidationPolicy,
+    parse_message, schedule, validate, OutboundMessage, Schedule, ValidationError, ValidationPolicy,
 };
-use switchboard_store::{KeyClaim, NewMessage, SendOutcome, StoredResponse};
+use switchboard_store::{NewMessage, SendOutcome};
 
 #[derive(Debug, Deserialize)]
 pub struct SendQuery {
@@ -31,11 +29,12 @@ pub struct SendQuery {
     params(
         ("dry_run" = Option<bool>, Query, description = "Validate, route and translate without sending"),
         ("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters: the first final answer is kept 24 h and replayed"),
+        ("Prefer" = Option<String>, Header, description = "`respond-async`: queue the message and answer 202 `queued` at once"),
     ),
     request_body(content = crate::api::openapi::MessageRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Dry run: each endpoint's exact request", body = crate::api::openapi::DryRunPlan),
-        (status = 202, description = "A provider accepted the message", body = crate::send::SendResult),
+        (status = 202, description = "A provider accepted the message, or (asynchronous) it is queued", body = crate::api::openapi::SendAnswer),
         (status = 400, description = "Invalid message; `field` names the JSON path (`invalid_request`)", body = crate::api::openapi::ErrorResponse),
         (status = 401, description = "No or wrong client token (`unauthenticated`)", body = crate::api::openapi::ErrorResponse),
         (status = 409, description = "Same Idempotency-Key, first request still in flight", body = crate::api::openapi::ErrorResponse),
@@ -71,62 +70,14 @@ pub async fn send_message(
         // A dry run sends and stores nothing, so there is nothing to make idempotent.
         return plan(&state, &body, &request_id);
     }
-    if let Some(key) = &key {
-        let claim = state
-            .store
-            .claim_key(
-                &client.0,
-                key,
-                &idempotency::fingerprint(&body),
-                clock::now_ms(),
-                RETENTION.as_millis() as i64,
-            )
-            .await
-            .map_err(|e| ApiError::store_unavailable(&e, &request_id))?;
-        match claim {
-            KeyClaim::Fresh => {}
-            KeyClaim::Replay(stored) => return Ok(replay(stored)),
-            KeyClaim::InFlight => {
-                return Err(ApiError::new(ErrorCode::IdempotencyKeyInUse, &request_id))
-            }
-            KeyClaim::BodyMismatch => {
-                return Err(ApiError::new(ErrorCode::IdempotencyKeyReused, &request_id))
-            }
-        }
-    }
-    // The send runs to its end in its own task, even if the caller hangs up: the message's
-    // outcome is recorded and the key completed, so a retry replays instead of re-sending.
-    let task = actix_web::rt::spawn(async move {
-        let result = handle(&state, &client, &body, &request_id, respond_async).await;
-        let stored = match &result {
-            Ok(result) => StoredResponse {
-                status: StatusCode::ACCEPTED.as_u16(),
-                body: serde_json::to_vec(result).unwrap_or_default(),
-                retry_after_secs: None,
-            },
-            Err(error) => StoredResponse {
-                status: error.status_code().as_u16(),
-                body: error.to_json().to_string().into_bytes(),
-                retry_after_secs: error.retry_after_header(),
-            },
-        };
-        if let Some(key) = &key {
-            let kept = if answer_is_kept(&result) {
-                state.store.complete_key(&client.0, key, &stored).await
-            } else {
-                state.store.release_key(&client.0, key).await
-            };
-            if let Err(error) = kept {
-                tracing::error!(%error, "idempotency key not completed: it stays in flight");
-            }
-        }
-        stored
-    });
-    match task.await {
-        Ok(stored) => Ok(respond(stored)),
-        // Only a bug (a panic in the send path) ends here.
-        Err(_) => Ok(HttpResponse::InternalServerError().finish()),
-    }
+    let work = {
+        let state = state.clone();
+        let client = client.clone();
+        let body = body.clone();
+        let request_id = request_id.clone();
+        async move { handle(&state, &client, &body, &request_id, respond_async).await }
+    };
+    answer_once(state, client, key, &body, &request_id, work).await
 }
 
 /// A 202: sent (a provider accepted it) or queued.
@@ -148,20 +99,6 @@ fn prefers_async(request: &HttpRequest) -> bool {
             let name = preference.split(';').next().unwrap_or_default();
             name.trim().eq_ignore_ascii_case("respond-async")
         })
-}
-
-/// Whether the answer is kept under the request's `Idempotency-Key` and replayed to a retry.
-/// An answer known not to have reached the recipient (`provider_unavailable`, `rate_limited`)
-/// is not: the caller's retry with the same key sends again. Everything else is, a
-/// `provider_timeout` above all (the provider may have taken the message).
-fn answer_is_kept(result: &Result<Answer, ApiError>) -> bool {
-    match result {
-        Ok(_) => true,
-        Err(error) => !matches!(
-            error.body.code,
-            ErrorCode::ProviderUnavailable | ErrorCode::RateLimited
-        ),
-    }
 }
 
 /// A message ready to send or queue.
@@ -295,39 +232,6 @@ fn outcome(result: &Result<send::SendResult, ApiError>) -> SendOutcome {
             at_ms: clock::now_ms(),
         },
     }
-}
-
-fn respond(stored: StoredResponse) -> HttpResponse {
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = HttpResponse::build(status);
-    response.content_type("application/json");
-    if let Some(secs) = stored.retry_after_secs {
-        response.insert_header(("Retry-After", secs.to_string()));
-    }
-    response.body(stored.body)
-}
-
-fn replay(stored: StoredResponse) -> HttpResponse {
-    let mut response = respond(stored);
-    response.headers_mut().insert(
-        actix_web::http::header::HeaderName::from_static("idempotent-replayed"),
-        actix_web::http::header::HeaderValue::from_static("true"),
-    );
-    response
-}
-
-fn idempotency_key(request: &HttpRequest, request_id: &str) -> Result<Option<String>, ApiError> {
-    let Some(value) = request.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    let bad = |message: &str| {
-        ApiError::invalid(ValidationError::new("Idempotency-Key", message), request_id)
-    };
-    let key = value.to_str().map_err(|_| bad("must be printable ASCII"))?;
-    if key.is_empty() || key.len() > KEY_MAX_LEN {
-        return Err(bad("must be 1 to 255 characters"));
-    }
-    Ok(Some(key.to_string()))
 }
 
 fn dry_run(request: &HttpRequest, request_id: &str) -> Result<bool, ApiError> {

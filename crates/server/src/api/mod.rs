@@ -1,6 +1,9 @@
 //! The REST API (docs/api.md).
 
+mod answer_once;
+mod batch;
 mod call_links;
+mod cancel;
 mod health;
 mod message_status;
 mod messages;
@@ -21,9 +24,14 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(providers::metrics))
         .route("/v1/providers", web::get().to(providers::list_providers))
         .route("/v1/messages", web::post().to(messages::send_message))
+        .route("/v1/messages/batch", web::post().to(batch::send_batch))
         .route(
             "/v1/messages/{id}",
             web::get().to(message_status::get_message),
+        )
+        .route(
+            "/v1/messages/{id}/cancel",
+            web::post().to(cancel::cancel_message),
         )
         .route(
             "/v1/call-links",

@@ -3,7 +3,9 @@
 //! its assets built into the binary). Shapes the handlers build as JSON on the spot are
 //! described by the types below; CI checks live answers against them (schemathesis).
 
+use crate::api::batch::{BatchAnswer, BatchResult};
 use crate::http::error::ErrorBody;
+use crate::queue::Queued;
 use crate::send::circuit::{AttemptCounts, CircuitState};
 use crate::send::{Attempt, AttemptError, Outcome, SendResult, SkipReason};
 use serde_json::Value;
@@ -28,7 +30,9 @@ and provider webhooks turned into one signed event stream.",
         super::providers::metrics,
         super::providers::list_providers,
         super::messages::send_message,
+        super::batch::send_batch,
         super::message_status::get_message,
+        super::cancel::cancel_message,
         super::call_links::create_call_link,
         super::templates::create_template,
         crate::webhooks::handshake,
@@ -38,7 +42,8 @@ and provider webhooks turned into one signed event stream.",
         ErrorCode, ProviderWords, ErrorBody, ErrorResponse, SendResult, Attempt, AttemptError,
         Outcome, SkipReason, CircuitState, AttemptCounts, MessageRequest, MessageType,
         DryRunPlan, MessageView, MessageEventView, ProviderList, EndpointView, CallLinkRequest,
-        CallLink, TemplateCreated, ServiceIndex, Health, Readiness, WebhookAccepted,
+        CallLink, TemplateCreated, ServiceIndex, Health, Readiness, WebhookAccepted, Queued,
+        SendAnswer, BatchRequestDoc, BatchAnswer, BatchResult, Priority,
     )),
     modifiers(&BearerToken),
     tags(
@@ -92,6 +97,16 @@ pub struct MessageRequest {
     callback_url: Option<String>,
     /// `{"message_id": "wamid…"}`: a reply to an earlier message.
     context: Option<Value>,
+    /// RFC 3339, at most 35 days ahead (the past means now): queue the message until then.
+    /// Makes the send asynchronous.
+    send_at: Option<String>,
+    /// 1 to 2592000: a queued message not accepted by a provider within this many seconds of
+    /// its creation fails with `expired`, unsent.
+    #[schema(minimum = 1, maximum = 2592000)]
+    validity_secs: Option<u64>,
+    /// The lane of a queued message: `bulk` goes only while none of the sender's `normal`
+    /// messages is due.
+    priority: Option<Priority>,
     text: Option<Value>,
     image: Option<Value>,
     audio: Option<Value>,
@@ -103,6 +118,32 @@ pub struct MessageRequest {
     interactive: Option<Value>,
     template: Option<Value>,
     reaction: Option<Value>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum Priority {
+    Normal,
+    Bulk,
+}
+
+/// A 202 of `POST /v1/messages`: sent (a provider accepted it), or queued (`Prefer:
+/// respond-async` or `send_at`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum SendAnswer {
+    Sent(SendResult),
+    Queued(Queued),
+}
+
+/// `POST /v1/messages/batch`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct BatchRequestDoc {
+    /// 1 to 1000 messages, each as `POST /v1/messages` takes it.
+    #[schema(min_items = 1, max_items = 1000)]
+    messages: Vec<MessageRequest>,
 }
 
 /// `?dry_run=true`: what each endpoint of the route would receive, nothing sent.
@@ -122,7 +163,8 @@ pub struct DryRunPlan {
 #[allow(dead_code)]
 pub struct MessageView {
     id: String,
-    /// `queued`, `accepted`, `sent`, `delivered`, `read` or `failed`; never moves backwards.
+    /// `queued`, `accepted`, `sent`, `delivered`, `read`, `failed` or `canceled`; never moves
+    /// backwards.
     status: String,
     to: String,
     from: String,
