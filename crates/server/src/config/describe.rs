@@ -9,8 +9,8 @@ pub fn describe(settings: &Settings) -> String {
     let s = &settings.server;
     let _ = writeln!(
         out,
-        "server: listen {} public_url {} max_body_bytes {}",
-        s.listen, s.public_url, s.max_body_bytes
+        "server: listen {} public_url {} max_body_bytes {} max_batch_bytes {}",
+        s.listen, s.public_url, s.max_body_bytes, s.max_batch_bytes
     );
     let _ = writeln!(out, "store: {}", mask_url_password(&settings.store_url));
     let names: Vec<&str> = settings.clients.iter().map(|c| c.name.as_str()).collect();
@@ -40,10 +40,11 @@ pub fn describe(settings: &Settings) -> String {
         };
         let _ = writeln!(
             out,
-            "  {}{default}: route {} → endpoints {}",
+            "  {}{default}: route {} → endpoints {}; max_per_second {}",
             sender.number,
             sender.route.join(" → "),
-            endpoints.join(", ")
+            endpoints.join(", "),
+            sender.max_per_second
         );
     }
     let r = &settings.resilience;
@@ -62,6 +63,12 @@ pub fn describe(settings: &Settings) -> String {
         "webhooks: callback_hosts_allow [{}], {} subscriber(s) (secrets ****)",
         w.callback_hosts_allow.join(", "),
         w.subscribers.len()
+    );
+    let q = &settings.queue;
+    let _ = writeln!(
+        out,
+        "queue: workers {} retry_base_ms {} max_attempts {} per_recipient_gap_ms {} lease_secs {}",
+        q.workers, q.retry_base_ms, q.max_attempts, q.per_recipient_gap_ms, q.lease_secs
     );
     out
 }
