@@ -11,6 +11,13 @@
 #   gateway-postgres  the same with PostgreSQL as the store (a fresh database)
 #   pod-down        kaleyra/in is a closed port; sg and eu answer
 #   pod-blackholed  kaleyra/in accepts and never answers; measured once its circuit is open
+#   async           the same message with Prefer: respond-async, spread over ASYNC_SENDERS
+#                   senders of max_per_second 1000 each: 202 queued per second, then how fast
+#                   the queue drains to the fake (depth and hand-overs per second over time)
+#   async-postgres  the same on PostgreSQL
+#   batch           POST /v1/messages/batch with 1000 messages per request (BATCH_CONNECTIONS
+#                   connections): batches and messages queued per second, then the drain
+#   batch-postgres  the same on PostgreSQL
 # and writes a markdown table with the targets to bench/RESULTS.md (see bench/README.md).
 #
 # Settings (environment): DURATION (20s), CONNECTIONS (64), THREADS (2, wrk threads),
@@ -22,7 +29,9 @@
 # server started here, with PostgreSQL's default durability: fsync and synchronous_commit on),
 # GATEWAY_BIN (benchmark another switchboard binary), BASELINE_BIN and BASELINE_LABEL (also run
 # the healthy gateway scenarios with a second binary, e.g. an earlier commit, for comparison),
-# SKIP_INSTALL=1, SKIP_BUILD=1, KEEP_TMP=1, CARGO_TARGET_DIR.
+# ASYNC_SENDERS (8), BATCH_CONNECTIONS (4), DRAIN_TIMEOUT (120, seconds), ONLY (scenarios to
+# run after direct and nginx, space-separated, e.g. "async batch"; targets are then not
+# evaluated), SKIP_INSTALL=1, SKIP_BUILD=1, KEEP_TMP=1, CARGO_TARGET_DIR.
 
 set -euo pipefail
 
@@ -39,6 +48,10 @@ OUT=${OUT:-$here/RESULTS.md}
 PROFILE=${PROFILE:-auto}
 PROFILE_SECS=${PROFILE_SECS:-10}
 POSTGRES=${POSTGRES:-auto}
+ASYNC_SENDERS=${ASYNC_SENDERS:-8}
+BATCH_CONNECTIONS=${BATCH_CONNECTIONS:-4}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
+ONLY=${ONLY:-}
 
 FAKE_PORT=$((PORT_BASE + 1))
 BLACKHOLE_PORT=$((PORT_BASE + 2))
@@ -328,6 +341,48 @@ $done_fn
 EOF
 }
 
+# The async scenarios' senders: +15550783881, then +15550783882, ...
+async_sender() { echo "+1555078$((3881 + $1))"; }
+
+# async.lua (Prefer: respond-async, each request from the next sender) and batch.lua (1000
+# messages per request, over the senders, distinct recipients, bulk lane).
+write_async_lua() {
+  local senders="" i done_fn
+  for ((i = 0; i < ASYNC_SENDERS; i++)); do senders+="\"$(async_sender "$i")\","; done
+  senders=${senders%,}
+  done_fn=$(sed -n '/^done = function/,$p' "$tmp/gateway.lua")
+  cat >"$tmp/async.lua" <<LUA
+wrk.method = "POST"
+wrk.path = "/v1/messages"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+wrk.headers["Prefer"] = "respond-async"
+local senders = {$senders}
+local n = 0
+request = function()
+  n = n + 1
+  local from = senders[(n % #senders) + 1]
+  wrk.body = '{"from":"' .. from .. '","to":"+14085551234","type":"text","text":{"body":"Your order shipped","preview_url":false}}'
+  return wrk.format()
+end
+$done_fn
+LUA
+  cat >"$tmp/batch.lua" <<LUA
+wrk.method = "POST"
+wrk.path = "/v1/messages/batch"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+local senders = {$senders}
+local parts = {}
+for i = 1, 1000 do
+  parts[i] = string.format('{"from":"%s","to":"+1408555%04d","type":"text","text":{"body":"Your order shipped"},"priority":"bulk"}',
+    senders[(i % #senders) + 1], i)
+end
+wrk.body = '{"messages":[' .. table.concat(parts, ",") .. ']}'
+$done_fn
+LUA
+}
+
 write_nginx_conf() {
   mkdir -p "$tmp/nginx"
   cat >"$tmp/nginx/nginx.conf" <<EOF
@@ -411,6 +466,19 @@ failure_threshold = $FAILURE_THRESHOLD
 open_secs = $open_secs
 retry_on_timeout = false
 EOF
+}
+
+# write_async_conf NAME STORE_URL: the healthy gateway with ASYNC_SENDERS senders of
+# max_per_second 1000 (Meta's highest tier), all routed to the fake.
+write_async_conf() {
+  local file="$tmp/$1.toml" i
+  write_gateway_conf "$1" "http://127.0.0.1:$FAKE_PORT" 30 "$2"
+  # The first sender is the one write_gateway_conf declares: give it the same budget.
+  sed -i 's/^route = \["kaleyra"\]$/&\nmax_per_second = 1000/' "$file"
+  for ((i = 1; i < ASYNC_SENDERS; i++)); do
+    printf '\n[[senders]]\nnumber = "%s"\nroute = ["kaleyra"]\nmax_per_second = 1000\n' \
+      "$(async_sender "$i")" >>"$file"
+  done
 }
 
 # ---------------------------------------------------------------- wrk
@@ -606,6 +674,82 @@ scenario_blackhole() {
   stop "$FAKE_PID"
 }
 
+# The gateway's queue from GET /metrics: "DEPTH HANDED_OVER" (messages waiting, summed over
+# senders; hand-overs so far).
+queue_counts() {
+  { curl -fsS "http://127.0.0.1:$GATEWAY_PORT/metrics" 2>/dev/null || true; } | awk '
+    /^switchboard_queue_messages\{/ {d += $NF}
+    /^switchboard_queue_hand_overs_total\{/ {h += $NF}
+    END {printf "%d %d\n", d, h}'
+}
+
+declare -A DRAIN_TABLE DRAIN_SUMMARY
+async_scenarios=()
+
+# drain NAME START_EPOCH_S LOAD_SECS: samples the queue every second, from the end of the load
+# until it is empty (or DRAIN_TIMEOUT more seconds); a table of the depth and hand-overs per
+# second, and a summary. (The gauge is refreshed by the gateway once a second.)
+drain() {
+  local name=$1 t0=$2 loaded=$3 depth handed prev=0 t rows="" empty_at=""
+  while :; do
+    read -r depth handed < <(queue_counts)
+    t=$(($(date +%s) - t0))
+    rows+="| $t | $depth | $((handed - prev)) |"$'\n'
+    prev=$handed
+    if ((depth == 0)); then
+      empty_at=$t
+      break
+    fi
+    ((t > loaded + DRAIN_TIMEOUT)) && break
+    sleep 1
+  done
+  DRAIN_TABLE[$name]="| s since the load began | queued | handed over since the row before |
+|---:|---:|---:|
+${rows%$'\n'}"
+  local queued=$((R_req[$name] - W_status))
+  [[ "$name" == batch* ]] && queued=$((queued * 1000))
+  if [[ -n "$empty_at" ]]; then
+    DRAIN_SUMMARY[$name]="$queued messages queued in $loaded s; $handed handed over; the queue was empty $empty_at s after the load began: $(awk -v n="$handed" -v t="$empty_at" 'BEGIN {printf "%.0f", n / t}') hand-overs/s on average"
+  else
+    DRAIN_SUMMARY[$name]="$queued messages queued in $loaded s; $handed handed over; $depth still queued $DRAIN_TIMEOUT s after the load"
+  fi
+  async_scenarios+=("$name")
+  log "$name: ${DRAIN_SUMMARY[$name]}"
+}
+
+# scenario_async NAME LUA [STORE_URL] [CONNECTIONS]: the load queues messages; then the drain.
+scenario_async() {
+  local name=$1 lua=$2 store=${3:-} connections=${4:-$CONNECTIONS} t0 loaded
+  start_fake "$name"
+  write_async_conf "$name" "$store"
+  start_gateway "$name" "$tmp/$name.toml"
+  URL="http://127.0.0.1:$GATEWAY_PORT" LUA=$lua
+  t0=$(date +%s)
+  local saved=$CONNECTIONS
+  CONNECTIONS=$connections
+  measured "$name" "gateway" "queued, not sent: $ASYNC_SENDERS senders × max_per_second 1000; $connections connections" -- "$GATEWAY_PID"
+  CONNECTIONS=$saved
+  loaded=$(($(date +%s) - t0))
+  drain "$name" "$t0" "$loaded"
+  stop "$GATEWAY_PID"
+  stop "$FAKE_PID"
+}
+
+scenario_async_all() {
+  write_async_lua
+  scenario_async async "$tmp/async.lua"
+  scenario_async batch "$tmp/batch.lua" "" "$BATCH_CONNECTIONS"
+  [[ "$POSTGRES" == 0 ]] && return 0
+  if ! start_postgres; then
+    log "PostgreSQL is not installed (and could not be): async-postgres and batch-postgres skipped"
+    return 0
+  fi
+  scenario_async async-postgres "$tmp/async.lua" "$(postgres_database async-postgres)"
+  scenario_async batch-postgres "$tmp/batch.lua" "$(postgres_database batch-postgres)" \
+    "$BATCH_CONNECTIONS"
+  stop_postgres
+}
+
 # ---------------------------------------------------------------- targets
 
 declare -a target_lines
@@ -776,6 +920,8 @@ EOF
 
 write_report() {
   local cpu_model kernel date rustc_v wrk_v nginx_v gw_v commit
+  # Scenarios not run (ONLY) leave these unset.
+  : "${POD_DOWN_STATUS:=not run}" "${BH_WARMUP:=not run}" "${BH_STATUS_AFTER_WARMUP:=not run}"
   cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
   kernel=$(uname -r)
   date=$(date -u '+%Y-%m-%d %H:%M UTC')
@@ -858,6 +1004,13 @@ $notes}
 
 $targets
 EOF
+    if ((${#async_scenarios[@]} > 0)); then
+      printf '\n## Asynchronous sending: the queue over time\n\n'
+      printf '%s\n' "The **async** and **batch** rows above count 202 \`queued\` answers (for batches, each of 1000 messages), with $ASYNC_SENDERS senders of \`max_per_second\` 1000 each, so the queue may drain at most $((ASYNC_SENDERS * 1000)) hand-overs per second. The gateway hands messages to the fake meanwhile; after the load, each run waits for the queue to be empty."
+      for name in "${async_scenarios[@]}"; do
+        printf '\n### %s\n\n%s.\n\n%s\n' "$name" "${DRAIN_SUMMARY[$name]}" "${DRAIN_TABLE[$name]}"
+      done
+    fi
     if [[ -n "$PROFILE_TEXT" ]]; then
       printf '\n## Profile\n\n%s\n' "$PROFILE_TEXT"
     fi
@@ -885,6 +1038,20 @@ main() {
 
   scenario_direct
   scenario_nginx
+  if [[ -n "$ONLY" ]]; then
+    local only
+    for only in $ONLY; do
+      case $only in
+        gateway) scenario_gateway gateway ;;
+        postgres) scenario_postgres ;;
+        async | batch) [[ -n "${async_done:-}" ]] || { scenario_async_all; async_done=1; } ;;
+        *) die "ONLY: unknown scenario $only (gateway, postgres, async, batch)" ;;
+      esac
+    done
+    write_report
+    succeeded=1
+    return 0
+  fi
   scenario_gateway gateway
   scenario_gateway gateway-warn warn
   scenario_gateway gateway-memstore "" "sqlite::memory:" "diagnostic: store.url sqlite::memory:"
@@ -893,6 +1060,7 @@ main() {
   scenario_postgres
   scenario_pod_down
   scenario_blackhole
+  scenario_async_all
   if [[ -n "${BASELINE_BIN:-}" ]]; then
     # Another build of the gateway (e.g. an earlier commit), healthy, at both log levels.
     local current=$GATEWAY_BIN

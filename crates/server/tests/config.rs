@@ -260,16 +260,36 @@ fn queue_settings_and_pacing_budgets_are_checked() {
     assert_eq!(settings.queue.lease_secs, 15);
     assert_eq!(settings.server.max_batch_bytes, 4 * 1024 * 1024);
     for (from, to, key) in [
-        ("max_per_second = 80", "max_per_second = 0", "senders[0].max_per_second"),
-        ("max_per_second = 80", "max_per_second = 1001", "senders[0].max_per_second"),
+        (
+            "max_per_second = 80",
+            "max_per_second = 0",
+            "senders[0].max_per_second",
+        ),
+        (
+            "max_per_second = 80",
+            "max_per_second = 1001",
+            "senders[0].max_per_second",
+        ),
         ("workers = 64", "workers = 0", "queue.workers"),
         ("max_attempts = 6", "max_attempts = 0", "queue.max_attempts"),
-        ("retry_base_ms = 1000         #", "retry_base_ms = 0 #", "queue.retry_base_ms"),
+        (
+            "retry_base_ms = 1000         #",
+            "retry_base_ms = 0 #",
+            "queue.retry_base_ms",
+        ),
         ("lease_secs = 15", "lease_secs = 0", "queue.lease_secs"),
-        ("max_batch_bytes = 4194304", "max_batch_bytes = 0", "server.max_batch_bytes"),
+        (
+            "max_batch_bytes = 4194304",
+            "max_batch_bytes = 0",
+            "server.max_batch_bytes",
+        ),
     ] {
         assert!(PRODUCTION_EXAMPLE.contains(from), "{from}");
-        assert_eq!(error_key(&PRODUCTION_EXAMPLE.replace(from, to)).key, key, "{to}");
+        assert_eq!(
+            error_key(&PRODUCTION_EXAMPLE.replace(from, to)).key,
+            key,
+            "{to}"
+        );
     }
     let e = error_key(&format!("{PRODUCTION_EXAMPLE}\n[queue.extra]\n"));
     assert!(e.key.contains("queue"), "{e}");

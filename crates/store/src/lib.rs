@@ -26,7 +26,9 @@ use serde_json::Value;
 pub use batch::{Histogram, WriteStats, DEFAULT_BATCH_MAX, DEFAULT_LINGER};
 pub use error::StoreError;
 pub use open::open;
-pub use queue::{Canceled, Claimed, NewQueued, QueueClaim, QueueFinish, QueueStats, QueuedMessage};
+pub use queue::{
+    Canceled, Claimed, NewQueued, QueueClaim, QueueFinish, QueueStats, QueuedMessage, Slotted,
+};
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -112,10 +114,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores each message with its queue entry, all in one transaction.
     async fn enqueue_messages(&self, messages: &[NewQueued]) -> Result<(), StoreError>;
-    /// The sender's next message, when its pacing slot has come: normal before bulk, then the
-    /// longest due; none whose `expires_at` has passed, and none to a recipient still inside
-    /// `recipient_gap_ms` of the last hand-over to it. Of concurrent claims across replicas,
-    /// each message goes to one, and each slot to one.
+    /// The sender's next messages, up to `limit`, each with a pacing slot within the claim's
+    /// horizon: normal before bulk, then the longest due; none whose `expires_at` comes before
+    /// its slot, and none to a recipient still inside `recipient_gap_ms` of the slot of the last
+    /// hand-over to it. Of concurrent claims across replicas, each message goes to one, and each
+    /// slot to one.
     async fn claim_queued(&self, claim: &QueueClaim) -> Result<Claimed, StoreError>;
     /// Ends the hand-over `owner` holds: the message leaves the queue with its outcome (and
     /// event), or waits for a retry. False, and nothing written, when the hand-over is no

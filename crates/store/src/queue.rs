@@ -6,8 +6,11 @@
 //! deleted when the message becomes final; the two change together, in one transaction.
 //!
 //! Pacing lives in the database so that it holds summed over every replica: a sender's
-//! `next_slot_us` is the earliest time its next hand-over may happen, and a claim takes a
-//! message only when that time has come, moving it one interval on, in the same transaction.
+//! `next_slot_us` is the earliest time its next hand-over may happen. A claim gives each message
+//! it takes a slot — the next free one, then one interval later each — and moves `next_slot_us`
+//! past the last, in the same transaction. It takes messages only for slots that come within
+//! its horizon (a few milliseconds), so a claim serves a burst of slots in one transaction
+//! while each hand-over still waits for its own slot.
 
 use crate::NewMessage;
 
@@ -37,6 +40,10 @@ pub struct QueueClaim {
     pub owner: String,
     /// Until when the hand-over is the owner's, unless it renews it.
     pub lease_until_ms: i64,
+    /// Most messages to take.
+    pub limit: u32,
+    /// Take messages for slots up to this long after `now_us` (0: only a slot that has come).
+    pub horizon_us: i64,
 }
 
 impl QueueClaim {
@@ -60,11 +67,19 @@ pub struct QueuedMessage {
     pub attempts: u32,
 }
 
+/// A claimed message and its pacing slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slotted {
+    pub message: QueuedMessage,
+    /// Hand it over at this time (unix µs), not before.
+    pub slot_us: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claimed {
-    /// Hand it over now; the sender's next slot has moved on.
-    Message(QueuedMessage),
-    /// The sender's pacing allows its next hand-over at this time (unix µs).
+    /// Hand each over at its slot; the sender's next free slot is one interval after the last.
+    Messages(Vec<Slotted>),
+    /// The sender's next free slot (unix µs) is beyond the claim's horizon.
     Paced { until_us: i64 },
     /// Nothing of this sender can go now; something may at `next_due_ms` (unix ms).
     Idle { next_due_ms: Option<i64> },

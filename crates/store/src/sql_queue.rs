@@ -9,10 +9,10 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::queue::{
-    Canceled, Claimed, NewQueued, QueueClaim, QueueFinish, QueueStats, QueuedMessage,
+    Canceled, Claimed, NewQueued, QueueClaim, QueueFinish, QueueStats, QueuedMessage, Slotted,
 };
 use crate::sql_store::{insert_message, write_outcome, SqlStore};
-use crate::sqlite_queue::PACING_DEBT_MAX_US;
+use crate::sqlite_queue::{LANES, PACING_DEBT_MAX_US};
 use crate::{SendOutcome, StoreError};
 
 const QUEUED_COLUMNS: &str = "q.message_id, m.client, q.sender, q.recipient, q.body, q.priority, \
@@ -66,64 +66,64 @@ impl SqlStore {
         .bind(&claim.sender)
         .execute(&mut *tx)
         .await?;
+        // Held until commit: claims for this sender take turns, across replicas.
         let next_slot: i64 = sqlx::query_scalar(
             "SELECT next_slot_us FROM sender_pacing WHERE sender = $1 FOR UPDATE",
         )
         .bind(&claim.sender)
         .fetch_one(&mut *tx)
         .await?;
-        if next_slot > claim.now_us {
+        let horizon_end = claim.now_us + claim.horizon_us;
+        if next_slot > horizon_end {
             return Ok(Claimed::Paced {
                 until_us: next_slot,
             });
         }
-        let row = sqlx::query(&format!(
-            "SELECT {QUEUED_COLUMNS} FROM queue q JOIN messages m ON m.id = q.message_id \
-             WHERE q.sender = $1 AND q.state = 'queued' AND q.due_at <= $2 \
-             AND (q.expires_at IS NULL OR q.expires_at > $2) \
-             AND ($3 = 0 OR NOT EXISTS (SELECT 1 FROM recipient_pacing r \
-                  WHERE r.sender = q.sender AND r.recipient = q.recipient AND r.next_at > $2)) \
-             ORDER BY q.priority, q.due_at, q.message_id LIMIT 1 \
-             FOR UPDATE OF q SKIP LOCKED"
-        ))
-        .bind(&claim.sender)
-        .bind(now_ms)
-        .bind(claim.recipient_gap_ms)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
+        let mut slot = next_slot.max(claim.now_us);
+        let mut taken = Vec::new();
+        while taken.len() < claim.limit as usize && slot <= horizon_end {
+            let slot_ms = slot.div_euclid(1000);
+            let Some(mut message) = next_message(&mut tx, claim, now_ms, slot_ms).await? else {
+                break;
+            };
+            sqlx::query(
+                "UPDATE queue SET state = 'handing_over', owner = $2, leased_until = $3, \
+                 attempts = attempts + 1 WHERE message_id = $1",
+            )
+            .bind(&message.id)
+            .bind(&claim.owner)
+            .bind(claim.lease_until_ms)
+            .execute(&mut *tx)
+            .await?;
+            message.attempts += 1;
+            if claim.recipient_gap_ms > 0 {
+                sqlx::query(
+                    "INSERT INTO recipient_pacing (sender, recipient, next_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (sender, recipient) DO UPDATE SET next_at = excluded.next_at",
+                )
+                .bind(&claim.sender)
+                .bind(&message.recipient)
+                .bind(slot_ms + claim.recipient_gap_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            taken.push(Slotted {
+                message,
+                slot_us: slot,
+            });
+            slot += claim.interval_us;
+        }
+        if taken.is_empty() {
             let next_due_ms = next_due(&mut tx, &claim.sender, now_ms).await?;
             return Ok(Claimed::Idle { next_due_ms });
-        };
-        let mut message = queued_row(&row)?;
-        sqlx::query(
-            "UPDATE queue SET state = 'handing_over', owner = $2, leased_until = $3, \
-             attempts = attempts + 1 WHERE message_id = $1",
-        )
-        .bind(&message.id)
-        .bind(&claim.owner)
-        .bind(claim.lease_until_ms)
-        .execute(&mut *tx)
-        .await?;
-        message.attempts += 1;
+        }
         sqlx::query("UPDATE sender_pacing SET next_slot_us = $2 WHERE sender = $1")
             .bind(&claim.sender)
-            .bind(claim.now_us + claim.interval_us)
+            .bind(slot)
             .execute(&mut *tx)
             .await?;
-        if claim.recipient_gap_ms > 0 {
-            sqlx::query(
-                "INSERT INTO recipient_pacing (sender, recipient, next_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (sender, recipient) DO UPDATE SET next_at = excluded.next_at",
-            )
-            .bind(&claim.sender)
-            .bind(&message.recipient)
-            .bind(now_ms + claim.recipient_gap_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
         tx.commit().await?;
-        Ok(Claimed::Message(message))
+        Ok(Claimed::Messages(taken))
     }
 
     pub(crate) async fn q_finish(
@@ -332,6 +332,38 @@ impl SqlStore {
             oldest_due_ms,
         })
     }
+}
+
+/// See the SQLite version in `sqlite_queue.rs`. A message another transaction holds (a cancel,
+/// another replica's claim) is passed over.
+async fn next_message(
+    conn: &mut AnyConnection,
+    claim: &QueueClaim,
+    now_ms: i64,
+    slot_ms: i64,
+) -> Result<Option<QueuedMessage>, StoreError> {
+    for lane in LANES {
+        let row = sqlx::query(&format!(
+            "SELECT {QUEUED_COLUMNS} FROM queue q JOIN messages m ON m.id = q.message_id \
+             WHERE q.sender = $1 AND q.state = 'queued' AND q.priority = $4 AND q.due_at <= $2 \
+             AND (q.expires_at IS NULL OR q.expires_at > $5) \
+             AND ($3 = 0 OR NOT EXISTS (SELECT 1 FROM recipient_pacing r \
+                  WHERE r.sender = q.sender AND r.recipient = q.recipient AND r.next_at > $5)) \
+             ORDER BY q.due_at, q.message_id LIMIT 1 \
+             FOR UPDATE OF q SKIP LOCKED"
+        ))
+        .bind(&claim.sender)
+        .bind(now_ms)
+        .bind(claim.recipient_gap_ms)
+        .bind(lane)
+        .bind(slot_ms)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = row {
+            return Ok(Some(queued_row(&row)?));
+        }
+    }
+    Ok(None)
 }
 
 /// See the SQLite version in `sqlite_queue.rs`.

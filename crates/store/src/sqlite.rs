@@ -469,9 +469,9 @@ impl Store for SqliteStore {
     }
 
     async fn queue_stats(&self, now_ms: i64) -> Result<QueueStats, StoreError> {
-        match self.queue(QueueOp::Stats { now_ms }).await? {
-            QueueDone::Stats(stats) => Ok(stats),
-            other => Err(unexpected(Done::Queue(other))),
+        match self.read(Read::QueueStats { now_ms }).await? {
+            Done::Queue(QueueDone::Stats(stats)) => Ok(stats),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -979,6 +979,9 @@ fn not_found(what: &'static str, id: impl ToString) -> StoreError {
 
 enum Read {
     Ping,
+    QueueStats {
+        now_ms: i64,
+    },
     Message {
         column: MessageColumn,
         value: String,
@@ -998,6 +1001,9 @@ impl Read {
                 conn.prepare_cached("SELECT 1")?
                     .query_row([], |row| row.get::<_, i64>(0))?;
                 Ok(Done::Unit)
+            }
+            Read::QueueStats { now_ms } => {
+                sqlite_queue::stats(conn, *now_ms).map(|s| Done::Queue(QueueDone::Stats(s)))
             }
             Read::Message { column, value } => {
                 let sql = match column {

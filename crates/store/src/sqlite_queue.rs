@@ -5,10 +5,13 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::queue::{
-    Canceled, Claimed, NewQueued, QueueClaim, QueueFinish, QueueStats, QueuedMessage,
+    Canceled, Claimed, NewQueued, QueueClaim, QueueFinish, QueueStats, QueuedMessage, Slotted,
 };
 use crate::writes::{MessageInsert, OutcomeUpdate};
 use crate::StoreError;
+
+/// The lanes (`queue.priority`) in the order they are served: normal, then bulk.
+pub(crate) const LANES: [i64; 2] = [0, 1];
 
 /// Most a burst of synchronous sends may push a sender's next slot past now.
 pub(crate) const PACING_DEBT_MAX_US: i64 = 1_000_000;
@@ -49,9 +52,6 @@ pub(crate) enum QueueOp {
     },
     ForgetGaps {
         before_ms: i64,
-    },
-    Stats {
-        now_ms: i64,
     },
 }
 
@@ -291,24 +291,24 @@ pub(crate) fn apply(
                 .execute([before_ms])?;
             Ok(QueueDone::Unit)
         }
-        QueueOp::Stats { now_ms } => {
-            let queued_by_sender = conn
-                .prepare_cached(
-                    "SELECT sender, COUNT(*) FROM queue WHERE state = 'queued' GROUP BY sender",
-                )?
-                .query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?
-                .collect::<Result<_, _>>()?;
-            let oldest_due_ms = conn
-                .prepare_cached(
-                    "SELECT MIN(due_at) FROM queue WHERE state = 'queued' AND due_at <= ?1",
-                )?
-                .query_row([now_ms], |row| row.get(0))?;
-            Ok(QueueDone::Stats(QueueStats {
-                queued_by_sender,
-                oldest_due_ms,
-            }))
-        }
     }
+}
+
+/// The queue as metrics show it (a read: on a file database it runs beside the writer).
+pub(crate) fn stats(conn: &Connection, now_ms: i64) -> Result<QueueStats, StoreError> {
+    let queued_by_sender = conn
+        .prepare_cached(
+            "SELECT sender, COUNT(*) FROM queue WHERE state = 'queued' GROUP BY sender",
+        )?
+        .query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?
+        .collect::<Result<_, _>>()?;
+    let oldest_due_ms = conn
+        .prepare_cached("SELECT MIN(due_at) FROM queue WHERE state = 'queued' AND due_at <= ?1")?
+        .query_row([now_ms], |row| row.get(0))?;
+    Ok(QueueStats {
+        queued_by_sender,
+        oldest_due_ms,
+    })
 }
 
 /// See [`crate::Store::claim_queued`]. The writer holds the database's write lock for the
@@ -319,51 +319,81 @@ fn claim_next(conn: &Connection, claim: &QueueClaim) -> Result<Claimed, StoreErr
         .prepare_cached("SELECT next_slot_us FROM sender_pacing WHERE sender = ?1")?
         .query_row([&claim.sender], |row| row.get(0))
         .optional()?;
-    if let Some(until_us) = next_slot.filter(|slot| *slot > claim.now_us) {
+    let horizon_end = claim.now_us + claim.horizon_us;
+    if let Some(until_us) = next_slot.filter(|slot| *slot > horizon_end) {
         return Ok(Claimed::Paced { until_us });
     }
-    let message = conn
-        .prepare_cached(&format!(
-            "SELECT {QUEUED_COLUMNS} FROM queue q JOIN messages m ON m.id = q.message_id \
-             WHERE q.sender = ?1 AND q.state = 'queued' AND q.due_at <= ?2 \
-             AND (q.expires_at IS NULL OR q.expires_at > ?2) \
-             AND (?3 = 0 OR NOT EXISTS (SELECT 1 FROM recipient_pacing r \
-                  WHERE r.sender = q.sender AND r.recipient = q.recipient AND r.next_at > ?2)) \
-             ORDER BY q.priority, q.due_at, q.message_id LIMIT 1"
-        ))?
-        .query_row(
-            params![claim.sender, now_ms, claim.recipient_gap_ms],
-            queued_row,
-        )
-        .optional()?;
-    let Some(mut message) = message else {
+    let mut slot = next_slot.unwrap_or(claim.now_us).max(claim.now_us);
+    let mut taken = Vec::new();
+    while taken.len() < claim.limit as usize && slot <= horizon_end {
+        let Some(mut message) = next_message(conn, claim, now_ms, slot.div_euclid(1000))? else {
+            break;
+        };
+        conn.prepare_cached(
+            "UPDATE queue SET state = 'handing_over', owner = ?2, leased_until = ?3, \
+             attempts = attempts + 1 WHERE message_id = ?1",
+        )?
+        .execute(params![message.id, claim.owner, claim.lease_until_ms])?;
+        message.attempts += 1;
+        if claim.recipient_gap_ms > 0 {
+            conn.prepare_cached(
+                "INSERT INTO recipient_pacing (sender, recipient, next_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (sender, recipient) DO UPDATE SET next_at = excluded.next_at",
+            )?
+            .execute(params![
+                claim.sender,
+                message.recipient,
+                slot.div_euclid(1000) + claim.recipient_gap_ms
+            ])?;
+        }
+        taken.push(Slotted {
+            message,
+            slot_us: slot,
+        });
+        slot += claim.interval_us;
+    }
+    if taken.is_empty() {
         return Ok(Claimed::Idle {
             next_due_ms: next_due(conn, &claim.sender, now_ms)?,
         });
-    };
-    conn.prepare_cached(
-        "UPDATE queue SET state = 'handing_over', owner = ?2, leased_until = ?3, \
-         attempts = attempts + 1 WHERE message_id = ?1",
-    )?
-    .execute(params![message.id, claim.owner, claim.lease_until_ms])?;
-    message.attempts += 1;
+    }
     conn.prepare_cached(
         "INSERT INTO sender_pacing (sender, next_slot_us) VALUES (?1, ?2) \
          ON CONFLICT (sender) DO UPDATE SET next_slot_us = excluded.next_slot_us",
     )?
-    .execute(params![claim.sender, claim.now_us + claim.interval_us])?;
-    if claim.recipient_gap_ms > 0 {
-        conn.prepare_cached(
-            "INSERT INTO recipient_pacing (sender, recipient, next_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (sender, recipient) DO UPDATE SET next_at = excluded.next_at",
-        )?
-        .execute(params![
-            claim.sender,
-            message.recipient,
-            now_ms + claim.recipient_gap_ms
-        ])?;
+    .execute(params![claim.sender, slot])?;
+    Ok(Claimed::Messages(taken))
+}
+
+/// The message to hand over at `slot_ms`: due by now, not expired by its slot, its recipient's
+/// gap over by then. One lane after the other, so each lookup is an index range (sender, state,
+/// lane, due_at).
+fn next_message(
+    conn: &Connection,
+    claim: &QueueClaim,
+    now_ms: i64,
+    slot_ms: i64,
+) -> Result<Option<QueuedMessage>, StoreError> {
+    for lane in LANES {
+        let message = conn
+            .prepare_cached(&format!(
+                "SELECT {QUEUED_COLUMNS} FROM queue q JOIN messages m ON m.id = q.message_id \
+                 WHERE q.sender = ?1 AND q.state = 'queued' AND q.priority = ?4 AND q.due_at <= ?2 \
+                 AND (q.expires_at IS NULL OR q.expires_at > ?5) \
+                 AND (?3 = 0 OR NOT EXISTS (SELECT 1 FROM recipient_pacing r \
+                      WHERE r.sender = q.sender AND r.recipient = q.recipient AND r.next_at > ?5)) \
+                 ORDER BY q.due_at, q.message_id LIMIT 1"
+            ))?
+            .query_row(
+                params![claim.sender, now_ms, claim.recipient_gap_ms, lane, slot_ms],
+                queued_row,
+            )
+            .optional()?;
+        if message.is_some() {
+            return Ok(message);
+        }
     }
-    Ok(Claimed::Message(message))
+    Ok(None)
 }
 
 /// When something of `sender` may next be claimable: its earliest future due time, or the end

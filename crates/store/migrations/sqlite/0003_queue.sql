@@ -13,7 +13,9 @@ CREATE TABLE queue (
     owner TEXT,
     leased_until INTEGER NOT NULL DEFAULT 0
 );
+-- The next message of a sender in one lane, and the next time one of a sender's is due.
 CREATE INDEX queue_next ON queue (sender, state, priority, due_at);
+CREATE INDEX queue_due ON queue (sender, state, due_at);
 CREATE INDEX queue_expiry ON queue (state, expires_at);
 CREATE INDEX queue_leases ON queue (state, leased_until);
 CREATE INDEX queue_owner ON queue (owner);
