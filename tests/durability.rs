@@ -6,11 +6,10 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{free_port, postgres_database, tempdir, wait_for_200, Running, BINARY};
+use support::{free_port, postgres_database, tempdir, wait_for_200, Running};
 use switchboard_sim::{SimCredentials, Simulator};
 
 const TOKEN: &str = "durability-token";
@@ -52,18 +51,14 @@ default_sender = "+15550783881"
 }
 
 fn serve(dir: &std::path::Path, config: &std::path::Path) -> Running {
-    let child = Command::new(BINARY)
-        .current_dir(dir)
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("DURABILITY_ORDERS_TOKEN", TOKEN)
-        .env("DURABILITY_META_TOKEN", "sim-meta-token")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Running(child)
+    support::serve(
+        dir,
+        config,
+        &[
+            ("DURABILITY_ORDERS_TOKEN", TOKEN),
+            ("DURABILITY_META_TOKEN", "sim-meta-token"),
+        ],
+    )
 }
 
 /// (message id, provider message id) of every 202.

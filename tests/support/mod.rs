@@ -28,6 +28,21 @@ pub fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
+/// `switchboard serve --config CONFIG` in `dir`, with `env` set, logging at warn to nowhere.
+pub fn serve(dir: &std::path::Path, config: &std::path::Path, env: &[(&str, &str)]) -> Running {
+    let child = std::process::Command::new(BINARY)
+        .current_dir(dir)
+        .args(["serve", "--config"])
+        .arg(config)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    Running(child)
+}
+
 /// Kills the child if a test fails half-way.
 pub struct Running(pub Child);
 

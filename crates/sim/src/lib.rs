@@ -148,6 +148,10 @@ pub struct RecordedRequest {
     pub body: serde_json::Value,
     /// `None` while unanswered (e.g. a `BlackHole`).
     pub answered_status: Option<u16>,
+    /// When the request reached the route: unix time in microseconds, from the system clock
+    /// (comparable across simulators and processes on one machine), taken before the
+    /// endpoint's behaviour runs, so a `Slow` or `BlackHole` answer does not shift it.
+    pub received_at_us: u64,
 }
 
 /// A running simulator. Cheap to clone; all clones control the same server.
@@ -364,6 +368,10 @@ impl Shared {
     }
 
     fn record(&self, endpoint: &str, req: &HttpRequest, body: &Bytes) -> u64 {
+        let received_at_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
         let mut headers: Vec<(String, String)> = req
             .headers()
             .iter()
@@ -383,6 +391,7 @@ impl Shared {
             headers,
             body,
             answered_status: None,
+            received_at_us,
         };
         let mut state = self.state();
         let seq = state.next_seq;

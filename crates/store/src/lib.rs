@@ -155,6 +155,9 @@ pub trait Store: Send + Sync + 'static {
         client: &str,
         at_ms: i64,
     ) -> Result<Canceled, StoreError>;
+    /// A hand-over of `sender` started late (its replica was slow): no slot of the sender comes
+    /// before `not_before_us`, so the next hand-over keeps its distance from this one.
+    async fn push_pacing(&self, sender: &str, not_before_us: i64) -> Result<(), StoreError>;
     /// Counts `hand_overs` made outside the queue (synchronous sends) against the sender's
     /// pacing: its next slot moves on by that many intervals, but never more than one second
     /// past `now_us`.

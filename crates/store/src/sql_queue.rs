@@ -11,9 +11,13 @@ use sqlx::{AnyConnection, Row};
 use crate::queue::{
     Canceled, Claimed, NewQueued, QueueClaim, QueueFinish, QueueStats, QueuedMessage, Slotted,
 };
-use crate::sql_store::{insert_message, write_outcome, SqlStore};
+use crate::sql_store::{write_outcome, SqlStore};
 use crate::sqlite_queue::{LANES, PACING_DEBT_MAX_US};
+use crate::writes::MessageInsert;
 use crate::{SendOutcome, StoreError};
+
+/// Messages per multi-row insert: 11 parameters each, well under PostgreSQL's 65,535.
+const ENQUEUE_CHUNK: usize = 1000;
 
 const QUEUED_COLUMNS: &str = "q.message_id, m.client, q.sender, q.recipient, q.body, q.priority, \
      m.created_at, q.expires_at, q.attempts";
@@ -33,24 +37,52 @@ fn queued_row(row: &AnyRow) -> Result<QueuedMessage, sqlx::Error> {
 }
 
 impl SqlStore {
+    /// Two multi-row statements per [`ENQUEUE_CHUNK`] messages, all in one transaction.
     pub(crate) async fn q_enqueue(&self, messages: &[NewQueued]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        for queued in messages {
-            let m = &queued.message;
-            insert_message(&mut tx, m).await?;
-            sqlx::query(
+        for chunk in messages.chunks(ENQUEUE_CHUNK) {
+            let rows = chunk
+                .iter()
+                .map(|q| Ok((MessageInsert::new(&q.message)?, q)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let sql = format!(
+                "INSERT INTO messages (id, client, recipient, sender, message_type, refs, \
+                 callback_url, route, status, created_at, updated_at) VALUES {}",
+                placeholders(rows.len(), 11)
+            );
+            let mut insert = sqlx::query(&sql);
+            for (m, _) in &rows {
+                insert = insert
+                    .bind(&m.id)
+                    .bind(&m.client)
+                    .bind(&m.to)
+                    .bind(&m.from)
+                    .bind(&m.message_type)
+                    .bind(&m.refs)
+                    .bind(&m.callback_url)
+                    .bind(&m.route)
+                    .bind(&m.status)
+                    .bind(m.created_at_ms)
+                    .bind(m.created_at_ms);
+            }
+            insert.execute(&mut *tx).await?;
+            let sql = format!(
                 "INSERT INTO queue (message_id, sender, recipient, body, priority, due_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&m.id)
-            .bind(&m.from)
-            .bind(&m.to)
-            .bind(&queued.body)
-            .bind(i64::from(queued.bulk))
-            .bind(queued.due_at_ms)
-            .bind(queued.expires_at_ms)
-            .execute(&mut *tx)
-            .await?;
+                 expires_at) VALUES {}",
+                placeholders(rows.len(), 7)
+            );
+            let mut queue = sqlx::query(&sql);
+            for (m, q) in &rows {
+                queue = queue
+                    .bind(&m.id)
+                    .bind(&m.from)
+                    .bind(&m.to)
+                    .bind(&q.body)
+                    .bind(i64::from(q.bulk))
+                    .bind(q.due_at_ms)
+                    .bind(q.expires_at_ms);
+            }
+            queue.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -303,6 +335,23 @@ impl SqlStore {
         Ok(())
     }
 
+    pub(crate) async fn q_push_pacing(
+        &self,
+        sender: &str,
+        not_before_us: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sender_pacing (sender, next_slot_us) VALUES ($1, $2) \
+             ON CONFLICT (sender) DO UPDATE SET \
+             next_slot_us = GREATEST(sender_pacing.next_slot_us, $2)",
+        )
+        .bind(sender)
+        .bind(not_before_us)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     pub(crate) async fn q_forget_gaps(&self, before_ms: i64) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM recipient_pacing WHERE next_at < $1")
             .bind(before_ms)
@@ -332,6 +381,17 @@ impl SqlStore {
             oldest_due_ms,
         })
     }
+}
+
+/// `($1, …, $cols), ($cols+1, …), …` for `rows` rows.
+fn placeholders(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// See the SQLite version in `sqlite_queue.rs`. A message another transaction holds (a cancel,

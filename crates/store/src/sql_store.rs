@@ -458,6 +458,10 @@ impl Store for SqlStore {
             .await
     }
 
+    async fn push_pacing(&self, sender: &str, not_before_us: i64) -> Result<(), StoreError> {
+        self.q_push_pacing(sender, not_before_us).await
+    }
+
     async fn forget_recipient_gaps(&self, before_ms: i64) -> Result<(), StoreError> {
         self.q_forget_gaps(before_ms).await
     }

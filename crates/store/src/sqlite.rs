@@ -461,6 +461,17 @@ impl Store for SqliteStore {
         }
     }
 
+    async fn push_pacing(&self, sender: &str, not_before_us: i64) -> Result<(), StoreError> {
+        let op = QueueOp::PushPacing {
+            sender: sender.to_owned(),
+            not_before_us,
+        };
+        match self.queue(op).await? {
+            QueueDone::Unit => Ok(()),
+            other => Err(unexpected(Done::Queue(other))),
+        }
+    }
+
     async fn forget_recipient_gaps(&self, before_ms: i64) -> Result<(), StoreError> {
         match self.queue(QueueOp::ForgetGaps { before_ms }).await? {
             QueueDone::Unit => Ok(()),

@@ -44,6 +44,10 @@ pub(crate) enum QueueOp {
         client: String,
         at_ms: i64,
     },
+    PushPacing {
+        sender: String,
+        not_before_us: i64,
+    },
     AdvancePacing {
         sender: String,
         hand_overs: u32,
@@ -284,6 +288,17 @@ pub(crate) fn apply(
                 i64::from(*hand_overs).saturating_mul(*interval_us),
                 PACING_DEBT_MAX_US
             ])?;
+            Ok(QueueDone::Unit)
+        }
+        QueueOp::PushPacing {
+            sender,
+            not_before_us,
+        } => {
+            conn.prepare_cached(
+                "INSERT INTO sender_pacing (sender, next_slot_us) VALUES (?1, ?2) \
+                 ON CONFLICT (sender) DO UPDATE SET next_slot_us = MAX(next_slot_us, ?2)",
+            )?
+            .execute(params![sender, not_before_us])?;
             Ok(QueueDone::Unit)
         }
         QueueOp::ForgetGaps { before_ms } => {

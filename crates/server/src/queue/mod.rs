@@ -3,6 +3,7 @@
 //! with the same routing, failover and circuits as a synchronous send, and retries what is
 //! worth retrying.
 
+mod local_pacing;
 mod sync_pacing;
 pub mod worker;
 
@@ -13,7 +14,7 @@ use crate::events::{self, Event, EventType};
 use crate::state::AppState;
 use serde::Serialize;
 use serde_json::Value;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::event::MessageStatus;
@@ -27,37 +28,65 @@ use tokio::sync::{Notify, Semaphore};
 pub struct QueueRuntime {
     /// Names this replica's hand-overs in the store (a fresh id per process).
     pub owner: String,
-    /// One permit per hand-over in flight (`queue.workers`).
+    /// One permit per send in flight (`queue.workers`).
     pub in_flight: Arc<Semaphore>,
-    workers: u32,
+    /// Hand-overs claimed and not yet recorded (waiting for their slot, sending, or recording).
+    unfinished: AtomicUsize,
+    /// Told when `unfinished` drops to zero.
+    all_finished: Notify,
     /// Wakes the worker: something was queued, or queued again.
     pub ready: Notify,
     /// Set on shutdown: no new hand-overs.
     pub stopping: AtomicBool,
+    pub local_pacing: local_pacing::LocalPacing,
 }
 
 impl QueueRuntime {
     pub fn new(workers: usize) -> Self {
-        let workers = u32::try_from(workers)
-            .unwrap_or(u32::MAX)
-            .min(Semaphore::MAX_PERMITS as u32);
+        let workers = workers.min(Semaphore::MAX_PERMITS);
         QueueRuntime {
             owner: ulid::Ulid::new().to_string(),
-            in_flight: Arc::new(Semaphore::new(workers as usize)),
-            workers,
+            in_flight: Arc::new(Semaphore::new(workers)),
+            unfinished: AtomicUsize::new(0),
+            all_finished: Notify::new(),
             ready: Notify::new(),
             stopping: AtomicBool::new(false),
+            local_pacing: Default::default(),
         }
     }
 
-    /// Stops taking messages and waits (up to `timeout`) for the hand-overs in flight to end,
-    /// so that none is left for a lease to run out on. True when none is left.
+    /// Counts a claimed hand-over until the returned guard is dropped (once it is recorded).
+    pub fn begin(self: &Arc<Self>) -> Unfinished {
+        self.unfinished.fetch_add(1, Ordering::AcqRel);
+        Unfinished(self.clone())
+    }
+
+    /// Stops taking messages and waits (up to `timeout`) for the hand-overs claimed to be sent
+    /// and recorded, so that none is left for a lease to run out on. True when none is left.
     pub async fn drain(&self, timeout: Duration) -> bool {
         self.stopping.store(true, Ordering::Release);
         self.ready.notify_one();
-        tokio::time::timeout(timeout, self.in_flight.acquire_many(self.workers))
-            .await
-            .is_ok_and(|permits| permits.is_ok())
+        let all_done = async {
+            loop {
+                let finished = self.all_finished.notified();
+                if self.unfinished.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                finished.await;
+            }
+        };
+        tokio::time::timeout(timeout, all_done).await.is_ok()
+    }
+}
+
+/// A hand-over not yet recorded; see [`QueueRuntime::begin`].
+pub struct Unfinished(Arc<QueueRuntime>);
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if self.0.unfinished.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.all_finished.notify_waiters();
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! leases, ends the hand-overs of replicas that died, expires what outlived its validity, and
 //! counts the queue for the metrics.
 
-use super::{interval_us, publish_stored};
+use super::{interval_us, publish_stored, Unfinished};
 use crate::clock;
 use crate::config::{QueueSettings, Settings};
 use crate::http::ApiError;
@@ -23,8 +23,10 @@ use tokio::sync::OwnedSemaphorePermit;
 /// queued through another replica).
 const IDLE_POLL_US: i64 = 500_000;
 /// A claim takes messages for the slots of this coming window, so that one transaction serves
-/// a burst of slots (at 1,000 per second, 20) while each hand-over waits for its own slot.
-const HORIZON_US: i64 = 20_000;
+/// a burst of slots (at 1,000 per second, 10) while each hand-over waits for its own slot.
+const HORIZON_US: i64 = 10_000;
+/// A hand-over starting this much after its slot (or a quarter interval, if more) is late.
+const LATE_US: i64 = 2_000;
 /// Most messages one claim takes.
 const CLAIM_MAX: u32 = 64;
 /// After the store failed, wait this long before asking again.
@@ -85,12 +87,13 @@ pub async fn run(state: Weak<AppState>) {
                         let Ok(permit) = strong.queue.in_flight.clone().try_acquire_owned() else {
                             return;
                         };
+                        let unfinished = strong.queue.begin();
                         actix_web::rt::spawn(hand_over(
                             strong.clone(),
                             owner.clone(),
                             message,
-                            slot_us,
-                            permit,
+                            (slot_us, claim.interval_us),
+                            (permit, unfinished),
                         ));
                     }
                     // Claim the next slots ahead of their time.
@@ -138,21 +141,34 @@ fn lease_ms(queue: &QueueSettings) -> i64 {
     (queue.lease_secs as i64).saturating_mul(1000)
 }
 
-/// Sends one claimed message at its slot and records how it ended.
+/// Sends one claimed message at its slot and records how it ended. The worker (`permit`) is
+/// busy until the provider has answered; recording the outcome does not hold it, but shutdown
+/// waits for it (`unfinished`).
 async fn hand_over(
     state: Arc<AppState>,
     owner: String,
     message: QueuedMessage,
-    slot_us: i64,
-    _permit: OwnedSemaphorePermit,
+    (slot_us, interval_us): (i64, i64),
+    (permit, _unfinished): (OwnedSemaphorePermit, Unfinished),
 ) {
-    let wait_us = slot_us - clock::now_us();
-    if wait_us > 0 {
-        tokio::time::sleep(Duration::from_micros(wait_us as u64)).await;
-    }
     let settings = state.settings();
-    state.metrics.hand_over(&message.sender);
-    let result = send_queued(&state, &settings, &message).await;
+    let result = match prepare_queued(&settings, &message) {
+        Ok((message_to_send, route)) => {
+            wait_for_turn(&state, &message.sender, slot_us, interval_us).await;
+            state.metrics.hand_over(&message.sender);
+            send::send(
+                state.sending(),
+                &settings.resilience,
+                &route,
+                &message_to_send,
+                &message.id,
+            )
+            .await
+            .map_err(|failure| ApiError::from_send(failure, ""))
+        }
+        Err(error) => Err(error),
+    };
+    drop(permit);
     let finish = match &result {
         Ok(sent) => QueueFinish::Final(SendOutcome {
             status: MessageStatus::Accepted.as_str().to_owned(),
@@ -175,13 +191,35 @@ async fn hand_over(
     finish_hand_over(&state, &owner, &message.id, &finish).await;
 }
 
+/// Waits for the hand-over's slot (or one interval after this replica's previous hand-over of
+/// the sender, if that started late). A start well behind its slot moves the sender's next slot
+/// in the store too, so that other replicas keep their distance from it as well.
+async fn wait_for_turn(state: &AppState, sender: &str, slot_us: i64, interval_us: i64) {
+    let pacing = &state.queue.local_pacing;
+    let start_us = pacing.start_at(sender, slot_us, interval_us);
+    let wait_us = start_us - clock::now_us();
+    if wait_us > 0 {
+        tokio::time::sleep(Duration::from_micros(wait_us as u64)).await;
+    }
+    let started_us = clock::now_us();
+    pacing.started(sender, start_us, started_us);
+    if started_us - slot_us > (interval_us / 4).max(LATE_US) {
+        // Beside the send, not before it: this one is late already.
+        let (store, sender) = (state.store.clone(), sender.to_owned());
+        actix_web::rt::spawn(async move {
+            if let Err(error) = store.push_pacing(&sender, started_us + interval_us).await {
+                tracing::warn!(%error, sender, "late hand-over not made known to other replicas");
+            }
+        });
+    }
+}
+
 /// Parses and checks the stored request again (the configuration may have changed since it
-/// was queued), routes it from the sender it was queued for, and sends it.
-async fn send_queued(
-    state: &AppState,
+/// was queued) and routes it from the sender it was queued for.
+fn prepare_queued(
     settings: &Settings,
     queued: &QueuedMessage,
-) -> Result<send::SendResult, ApiError> {
+) -> Result<(switchboard_core::OutboundMessage, send::Route), ApiError> {
     let invalid = |e| ApiError::invalid(e, "");
     let mut message = parse_message(queued.body.as_bytes()).map_err(invalid)?;
     let policy = ValidationPolicy {
@@ -190,15 +228,7 @@ async fn send_queued(
     validate(&message, &policy).map_err(invalid)?;
     message.envelope.from = Some(queued.sender.clone());
     let route = send::resolve_route(settings, &message).map_err(|e| ApiError::from_route(e, ""))?;
-    send::send(
-        state.sending(),
-        &settings.resilience,
-        &route,
-        &message,
-        &queued.id,
-    )
-    .await
-    .map_err(|failure| ApiError::from_send(failure, ""))
+    Ok((message, route))
 }
 
 /// Whether a failed hand-over is tried again: the outcome is known not to have reached the

@@ -82,6 +82,25 @@ impl Gateway {
         reply(request.send().await.unwrap()).await
     }
 
+    /// `POST` with the client token and extra request headers (e.g. `Prefer`, `Idempotency-Key`).
+    pub async fn post_with_headers(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .bearer_auth(TOKEN)
+            .body(serde_json::to_vec(body).unwrap());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        reply(request.send().await.unwrap()).await
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         reply(
             self.http

@@ -92,11 +92,24 @@ impl TestDb {
             admin_url, name, ..
         } = self
         {
-            admin_connection(&admin_url)
-                .await
-                .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
-                .await
-                .expect("DROP DATABASE");
+            // A pool of the store under test may still be closing its connections: try again.
+            let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match admin_connection(&admin_url)
+                    .await
+                    .execute(drop.as_str())
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(e) if attempt < 5 => {
+                        eprintln!("DROP DATABASE {name} failed ({e}); trying again");
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    }
+                    Err(e) => panic!("DROP DATABASE {name}: {e}"),
+                }
+            }
         }
     }
 }

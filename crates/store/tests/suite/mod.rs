@@ -1,6 +1,7 @@
 //! The store's behaviour, written once and run against every backend (see `tests/store.rs`).
 
 mod db;
+mod queue;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use switchboard_store::{
 };
 
 pub use db::TestDb;
+pub use queue::*;
 
 type Shared = Arc<dyn Store>;
 
