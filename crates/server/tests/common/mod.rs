@@ -2,6 +2,8 @@
 //! simulator: what the integration tests drive over real HTTP.
 #![allow(dead_code)]
 
+pub mod queue;
+
 use serde_json::Value;
 use std::net::TcpListener;
 use std::sync::Arc;
