@@ -34,7 +34,7 @@ pub struct SendQuery {
     request_body(content = crate::api::openapi::MessageRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Dry run: each endpoint's exact request", body = crate::api::openapi::DryRunPlan),
-        (status = 202, description = "A provider accepted the message, or (asynchronous) it is queued", body = crate::api::openapi::SendAnswer),
+        (status = 202, description = "A provider accepted the message, or (asynchronous) it is queued", body = Answer),
         (status = 400, description = "Invalid message; `field` names the JSON path (`invalid_request`)", body = crate::api::openapi::ErrorResponse),
         (status = 401, description = "No or wrong client token (`unauthenticated`)", body = crate::api::openapi::ErrorResponse),
         (status = 409, description = "Same Idempotency-Key, first request still in flight", body = crate::api::openapi::ErrorResponse),
@@ -80,8 +80,8 @@ pub async fn send_message(
     answer_once(state, client, key, &body, &request_id, work).await
 }
 
-/// A 202: sent (a provider accepted it) or queued.
-#[derive(Debug, Serialize)]
+/// A 202: sent (a provider accepted it), or queued (`Prefer: respond-async` or `send_at`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Answer {
     Sent(send::SendResult),

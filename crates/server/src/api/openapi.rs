@@ -4,6 +4,7 @@
 //! described by the types below; CI checks live answers against them (schemathesis).
 
 use crate::api::batch::{BatchAnswer, BatchResult};
+use crate::api::messages::Answer;
 use crate::http::error::ErrorBody;
 use crate::queue::Queued;
 use crate::send::circuit::{AttemptCounts, CircuitState};
@@ -43,7 +44,7 @@ and provider webhooks turned into one signed event stream.",
         Outcome, SkipReason, CircuitState, AttemptCounts, MessageRequest, MessageType,
         DryRunPlan, MessageView, MessageEventView, ProviderList, EndpointView, CallLinkRequest,
         CallLink, TemplateCreated, ServiceIndex, Health, Readiness, WebhookAccepted, Queued,
-        SendAnswer, BatchRequestDoc, BatchAnswer, BatchResult, Priority,
+        Answer, BatchRequestDoc, BatchAnswer, BatchResult, Priority,
     )),
     modifiers(&BearerToken),
     tags(
@@ -126,15 +127,6 @@ pub struct MessageRequest {
 pub enum Priority {
     Normal,
     Bulk,
-}
-
-/// A 202 of `POST /v1/messages`: sent (a provider accepted it), or queued (`Prefer:
-/// respond-async` or `send_at`).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub enum SendAnswer {
-    Sent(SendResult),
-    Queued(Queued),
 }
 
 /// `POST /v1/messages/batch`.

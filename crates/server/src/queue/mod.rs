@@ -95,6 +95,7 @@ impl Drop for Unfinished {
 pub struct Queued {
     pub id: String,
     /// Always `queued`.
+    #[schema(pattern = "^queued$")]
     pub status: &'static str,
     /// When the message may be handed over, when the caller set `send_at` (RFC 3339, UTC).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -138,6 +138,8 @@ impl Attempt {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SendResult {
     pub id: String,
+    /// Always `accepted` (what tells this answer from a queued one).
+    #[schema(pattern = "^accepted$")]
     pub status: &'static str,
     pub provider: String,
     pub endpoint: String,
