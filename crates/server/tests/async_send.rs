@@ -469,8 +469,9 @@ async fn a_rate_limited_hand_over_is_retried_no_sooner_than_retry_after() {
         "retried {} ms after a 429 with Retry-After: 2",
         gap / 1000
     );
+    // Not much later either (a loose bound: the test binaries may run on a loaded machine).
     assert!(
-        gap <= 2_000_000 + 1_500_000,
+        gap <= 2_000_000 + 3_000_000,
         "retried {} ms after a 429 with Retry-After: 2",
         gap / 1000
     );
