@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod providers;
 pub mod queue;
+pub mod recording;
 pub mod sandbox;
 pub mod send;
 pub mod state;

@@ -4,6 +4,7 @@
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::queue::{QueueRuntime, SyncPacing};
+use crate::recording::{SendsInFlight, StoreHealth};
 use crate::send::circuit::Circuits;
 use crate::send::executor::Executor;
 use crate::send::Sending;
@@ -23,6 +24,10 @@ pub struct AppState {
     pub queue: Arc<QueueRuntime>,
     /// Synchronous sends, counted against their sender's pacing.
     pub sync_pacing: Arc<SyncPacing>,
+    /// Whether synchronous sends are recorded after their send, or first (`recording.rs`).
+    pub store_health: StoreHealth,
+    /// Synchronous sends not on record yet, which a status webhook may wait for.
+    pub sends_in_flight: SendsInFlight,
 }
 
 impl AppState {
@@ -32,6 +37,8 @@ impl AppState {
         AppState {
             queue: Arc::new(QueueRuntime::new(settings.queue.workers)),
             sync_pacing: Arc::new(SyncPacing::default()),
+            store_health: StoreHealth::default(),
+            sends_in_flight: SendsInFlight::default(),
             settings: ArcSwap::from_pointee(settings),
             store,
             executor: Executor::new(),

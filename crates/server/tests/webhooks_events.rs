@@ -237,6 +237,56 @@ async fn status_webhook_round_trip((timestamp, at): (&str, &str)) {
     gw.stop().await;
 }
 
+/// A synchronous send is recorded once its send ends. A status webhook that overtakes the
+/// provider's answer waits for that record, so it still moves the message and names it.
+#[actix_web::test]
+async fn a_status_webhook_that_overtakes_the_providers_answer_waits_for_the_record() {
+    let subscriber = subscriber_ok().await;
+    let gw = Gateway::start_with(|s| subscribe(s, &subscriber.uri())).await;
+    gw.sim.set_behaviour(
+        "meta",
+        switchboard_sim::Behaviour::Slow(Duration::from_millis(800)),
+    );
+    let overtake = async {
+        // The provider has the message (and reports on it) before it answers the send.
+        let started = std::time::Instant::now();
+        let request = loop {
+            if let Some(request) = gw.sim.requests_to("meta").pop() {
+                break request;
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "no send");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let id = request.body["biz_opaque_callback_data"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let body = meta_status("wamid.overtaken", &id, "delivered", LONG_AGO.0);
+        let reply = post_meta_webhook(&gw, &body).await;
+        (id, reply, std::time::Instant::now())
+    };
+    let send = async {
+        let reply = send_via(&gw, "meta", json!({})).await;
+        (reply, std::time::Instant::now())
+    };
+    let ((id, webhook, webhook_done), (sent, send_done)) = tokio::join!(overtake, send);
+    assert_eq!(webhook.status, 200, "{}", webhook.body);
+    assert_eq!(sent.body["id"], id.as_str());
+    assert!(
+        webhook_done >= send_done - Duration::from_millis(50),
+        "the webhook was answered before the send was recorded"
+    );
+
+    let message = gw.get(&format!("/v1/messages/{id}")).await.body;
+    assert_eq!(message["status"], "delivered");
+    assert_eq!(statuses(&message), ["accepted", "delivered"]);
+    let deliveries = received(&subscriber, 1).await;
+    let event = verified_event(&deliveries[0], EVENTS_SECRET);
+    assert_eq!(event["message_id"], id.as_str(), "{event}");
+    assert_eq!(event["status"], "delivered");
+    gw.stop().await;
+}
+
 #[actix_web::test]
 async fn a_wrong_signature_is_401_and_nothing_is_recorded() {
     let subscriber = subscriber_ok().await;

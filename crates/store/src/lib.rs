@@ -45,6 +45,10 @@ pub trait Store: Send + Sync + 'static {
     /// Appends an event `{status, at, error}`. The status only changes while the message is still
     /// `queued`: a status webhook that overtook the provider's answer is not undone.
     async fn record_outcome(&self, id: &str, outcome: &SendOutcome) -> Result<(), StoreError>;
+    /// A message whose send has finished, recorded in one write: the message with the outcome
+    /// (its status is the outcome's) and the outcome's event. What `insert_message` and then
+    /// `record_outcome` would leave, for half the writes.
+    async fn record_sent(&self, m: &NewMessage, outcome: &SendOutcome) -> Result<(), StoreError>;
     /// The message with its events, oldest first.
     async fn message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError>;
     async fn message_by_provider_id(

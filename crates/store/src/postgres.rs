@@ -149,6 +149,15 @@ impl Store for PgStore {
         }
     }
 
+    async fn record_sent(&self, m: &NewMessage, outcome: &SendOutcome) -> Result<(), StoreError> {
+        let write = Write::InsertSent(MessageInsert::new(m)?, OutcomeUpdate::new(&m.id, outcome));
+        match self.submit(write).await? {
+            Done::Written => Ok(()),
+            // The id exists: the insert on its own reports it as it always did.
+            _ => self.sql.record_sent(m, outcome).await,
+        }
+    }
+
     async fn record_outcome(&self, id: &str, outcome: &SendOutcome) -> Result<(), StoreError> {
         let write = Write::RecordOutcome(OutcomeUpdate::new(id, outcome));
         match self.submit(write).await? {
@@ -354,6 +363,8 @@ type Request = batch::Request<Write, Done>;
 enum Write {
     InsertMessage(MessageInsert),
     RecordOutcome(OutcomeUpdate),
+    /// A message with its outcome (`record_sent`).
+    InsertSent(MessageInsert, OutcomeUpdate),
     /// Only the insert of a key not there yet; the rest of a claim is the caller's.
     ClaimKey {
         client: String,
@@ -494,7 +505,7 @@ async fn write_batch(conn: &mut PgConnection, batch: &[Request]) -> Result<Vec<D
                     claims.push(i);
                 }
             }
-            Write::InsertMessage(m) => {
+            Write::InsertMessage(m) | Write::InsertSent(m, _) => {
                 if inserted.insert(m.id.as_str()) {
                     inserts.push(i);
                 }
@@ -527,10 +538,12 @@ async fn write_batch(conn: &mut PgConnection, batch: &[Request]) -> Result<Vec<D
     };
     let claim_rows: Vec<_> = claims.iter().filter_map(claim).collect();
     let message = |i: &usize| match &batch[*i].write {
-        Write::InsertMessage(m) => Some(m),
+        Write::InsertMessage(m) => Some((m, None)),
+        Write::InsertSent(m, o) => Some((m, Some(o))),
         _ => None,
     };
-    let messages: Vec<&MessageInsert> = inserts.iter().filter_map(message).collect();
+    let (messages, sent): (Vec<&MessageInsert>, Vec<Option<&OutcomeUpdate>>) =
+        inserts.iter().filter_map(message).unzip();
     let outcome = |i: &usize| match &batch[*i].write {
         Write::RecordOutcome(o) => Some(o),
         _ => None,
@@ -582,9 +595,9 @@ async fn write_batch(conn: &mut PgConnection, batch: &[Request]) -> Result<Vec<D
                 .collect::<Vec<_>>(),
         )
         .bind(
-            messages
-                .iter()
-                .map(|m| m.status.as_str())
+            sent.iter()
+                .zip(&messages)
+                .map(|(o, m)| o.map_or(m.status.as_str(), |o| o.status.as_str()))
                 .collect::<Vec<_>>(),
         )
         .bind(messages.iter().map(|m| m.created_at_ms).collect::<Vec<_>>())
@@ -630,6 +643,33 @@ async fn write_batch(conn: &mut PgConnection, batch: &[Request]) -> Result<Vec<D
         .bind(keys.iter().map(|k| k.status).collect::<Vec<_>>())
         .bind(keys.iter().map(|k| k.body.as_slice()).collect::<Vec<_>>())
         .bind(keys.iter().map(|k| k.retry_after_secs).collect::<Vec<_>>())
+        .bind(
+            sent.iter()
+                .map(|o| o.and_then(|o| o.provider.as_deref()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            sent.iter()
+                .map(|o| o.and_then(|o| o.endpoint.as_deref()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            sent.iter()
+                .map(|o| o.and_then(|o| o.provider_message_id.as_deref()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            sent.iter()
+                .map(|o| o.and_then(|o| o.error.as_deref()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            sent.iter()
+                .zip(&messages)
+                .map(|(o, m)| o.map_or(m.created_at_ms, |o| o.at_ms))
+                .collect::<Vec<_>>(),
+        )
+        .bind(sent.iter().map(|o| o.is_some()).collect::<Vec<_>>())
         .fetch_all(&mut *conn)
         .await?;
 
@@ -676,17 +716,28 @@ WITH claimed AS (
         AS t(client, idempotency_key, fingerprint, created_at)
     ON CONFLICT (client, idempotency_key) DO NOTHING
     RETURNING client, idempotency_key
+), new_messages AS (
+    -- `sent`: a message recorded with its send's outcome (`record_sent`), whose event follows.
+    SELECT * FROM UNNEST($6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+        $11::text[], $12::text[], $13::text[], $14::text[], $15::int8[], $28::text[],
+        $29::text[], $30::text[], $31::text[], $32::int8[], $33::bool[]) WITH ORDINALITY
+        AS t(id, client, recipient, sender, message_type, refs, callback_url, route, status,
+            created_at, provider, endpoint, provider_message_id, error, updated_at, sent, n)
 ), inserted AS (
     INSERT INTO messages (id, client, recipient, sender, message_type, refs, callback_url, route,
-        status, created_at, updated_at)
+        status, provider, endpoint, provider_message_id, error, created_at, updated_at)
     SELECT id, client, recipient, sender, message_type, refs, callback_url, route, status,
-        created_at, created_at
-    FROM UNNEST($6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-        $12::text[], $13::text[], $14::text[], $15::int8[])
-        AS t(id, client, recipient, sender, message_type, refs, callback_url, route, status,
-            created_at)
+        provider, endpoint, provider_message_id, error, created_at, updated_at
+    FROM new_messages
     ON CONFLICT (id) DO NOTHING
     RETURNING id
+), sent_events AS (
+    INSERT INTO message_events (message_id, status, occurred_at, error)
+    SELECT t.id, t.status, t.updated_at, t.error
+    FROM new_messages AS t JOIN inserted ON inserted.id = t.id
+    WHERE t.sent
+    ORDER BY t.n
+    RETURNING message_id
 ), outcome AS (
     SELECT * FROM UNNEST($16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
         $21::text[], $22::int8[]) WITH ORDINALITY

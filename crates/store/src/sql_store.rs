@@ -157,6 +157,14 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn record_sent(&self, m: &NewMessage, outcome: &SendOutcome) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        insert_message(&mut tx, m).await?;
+        write_outcome(&mut tx, &m.id, outcome).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
         self.load_message("id", id).await
     }

@@ -180,6 +180,14 @@ impl Store for SqliteStore {
         }
     }
 
+    async fn record_sent(&self, m: &NewMessage, outcome: &SendOutcome) -> Result<(), StoreError> {
+        let write = Write::InsertSent(MessageInsert::new(m)?, OutcomeUpdate::new(&m.id, outcome));
+        match self.submit(write).await? {
+            Done::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     async fn message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
         let read = Read::Message {
             column: MessageColumn::Id,
@@ -515,6 +523,8 @@ type Request = batch::Request<Write, Done>;
 enum Write {
     InsertMessage(MessageInsert),
     RecordOutcome(OutcomeUpdate),
+    /// A message with its outcome (`record_sent`).
+    InsertSent(MessageInsert, OutcomeUpdate),
     ApplyStatus {
         id: String,
         status: String,
@@ -706,6 +716,10 @@ fn apply(conn: &Connection, write: &Write) -> Result<Done, StoreError> {
         }
         Write::RecordOutcome(o) => in_savepoint(conn, |conn| {
             record_outcome(conn, o)?;
+            Ok(Done::Unit)
+        }),
+        Write::InsertSent(m, o) => in_savepoint(conn, |conn| {
+            insert_sent(conn, m, o)?;
             Ok(Done::Unit)
         }),
         Write::Queue(op) => in_savepoint(conn, |conn| {
@@ -921,6 +935,35 @@ fn insert_message(conn: &Connection, m: &MessageInsert) -> Result<(), StoreError
         m.created_at_ms
     ])?;
     Ok(())
+}
+
+/// A message with its send's outcome already known: one insert instead of an insert and an
+/// update, and its event.
+fn insert_sent(conn: &Connection, m: &MessageInsert, o: &OutcomeUpdate) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO messages (id, client, recipient, sender, message_type, refs, \
+         callback_url, route, status, provider, endpoint, provider_message_id, error, \
+         created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        m.id,
+        m.client,
+        m.to,
+        m.from,
+        m.message_type,
+        m.refs,
+        m.callback_url,
+        m.route,
+        o.status,
+        o.provider,
+        o.endpoint,
+        o.provider_message_id,
+        o.error,
+        m.created_at_ms,
+        o.at_ms
+    ])?;
+    append_event(conn, &m.id, &o.status, o.at_ms, o.error.as_deref())
 }
 
 /// The send's outcome; the status only moves while the message is `queued`.

@@ -35,6 +35,7 @@ on_every_backend!(
     ping_answers,
     message_round_trip_with_outcome,
     failed_outcome_keeps_the_error,
+    a_sent_message_recorded_in_one_write_equals_insert_then_outcome,
     outcome_for_an_unknown_message_is_not_found,
     duplicate_message_id_is_refused,
     events_come_in_the_order_recorded,

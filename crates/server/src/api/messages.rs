@@ -160,11 +160,16 @@ async fn handle(
     }
     let Prepared { message, route, .. } = prepared;
     tracing::debug!(client = %client.0, message_id, r#type = message.message_type().as_str(), "sending");
-    state
-        .store
-        .insert_message(&record)
-        .await
-        .map_err(|e| ApiError::store_unavailable(&e, request_id))?;
+    // Recorded once, after the send, with its outcome; first only while store writes fail, so
+    // that a store that cannot take the record answers 503 before anything is sent
+    // (`recording.rs`).
+    let record_first = state.store_health.failing();
+    if record_first {
+        let inserted = state.store.insert_message(&record).await;
+        state.store_health.wrote(inserted.is_ok());
+        inserted.map_err(|e| ApiError::store_unavailable(&e, request_id))?;
+    }
+    let in_flight = (!record_first).then(|| state.sends_in_flight.begin(&message_id));
     // Not held back by pacing, but counted against the sender's budget.
     state.sync_pacing.count(
         &route.sender.number,
@@ -179,12 +184,16 @@ async fn handle(
     )
     .await
     .map_err(|failure| ApiError::from_send(failure, request_id));
-    if let Err(error) = state
-        .store
-        .record_outcome(&message_id, &outcome(&result))
-        .await
-    {
-        // The provider has answered; the caller gets that answer even if the record lags.
+    let outcome = outcome(&result);
+    let recorded = if record_first {
+        state.store.record_outcome(&message_id, &outcome).await
+    } else {
+        state.store.record_sent(&record, &outcome).await
+    };
+    state.store_health.wrote(recorded.is_ok());
+    drop(in_flight);
+    if let Err(error) = recorded {
+        // The provider has answered; the caller gets that answer even if the record is missing.
         tracing::error!(%error, message_id, "send outcome not recorded");
     }
     result.map(Answer::Sent)

@@ -54,6 +54,8 @@ pub async fn run(state: Weak<AppState>) {
         if strong.queue.stopping.load(Ordering::Acquire) {
             return;
         }
+        // This replica's synchronous sends are in the budget its claims see.
+        strong.sync_pacing.flush(&strong).await;
         let settings = strong.settings();
         let mut wake_at = clock::now_us() + IDLE_POLL_US;
         let mut starved = false;

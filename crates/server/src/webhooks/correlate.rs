@@ -161,6 +161,10 @@ async fn call_event(
     Ok(true)
 }
 
+/// The longest a webhook waits for a send in flight to be recorded. A provider reports on a
+/// message only once it has taken it, when the send is about to end; this bounds the odd case.
+const WAIT_FOR_RECORD: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// By Switchboard's own id when the provider echoed it, else by the provider's ids.
 async fn find_message(
     state: &AppState,
@@ -170,6 +174,17 @@ async fn find_message(
     if let Some(id) = message_ref {
         if let Some(message) = state.store.message(id).await? {
             return Ok(Some(message));
+        }
+        // The webhook overtook the provider's answer to a send still in flight here: the
+        // message is on record once its send ends (`recording.rs`).
+        if state
+            .sends_in_flight
+            .wait_recorded(id, WAIT_FOR_RECORD)
+            .await
+        {
+            if let Some(message) = state.store.message(id).await? {
+                return Ok(Some(message));
+            }
         }
     }
     for id in provider_ids {

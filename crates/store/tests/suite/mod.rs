@@ -215,6 +215,40 @@ pub async fn failed_outcome_keeps_the_error(db: &TestDb) {
     assert_eq!(failed.events[0].error, Some(error));
 }
 
+/// `record_sent` leaves what `insert_message` then `record_outcome` leave, in one write.
+pub async fn a_sent_message_recorded_in_one_write_equals_insert_then_outcome(db: &TestDb) {
+    let store = db.open().await;
+    let failure = SendOutcome {
+        status: "failed".to_owned(),
+        provider_message_id: None,
+        error: Some(json!({"code": "recipient_unreachable", "provider_status": 400})),
+        ..accepted("", T0 + 5)
+    };
+    for (one, two, outcome) in [
+        ("01SA", "01TA", accepted("wamid.s", T0 + 40)),
+        ("01SF", "01TF", failure),
+    ] {
+        store.record_sent(&message(one), &outcome).await.unwrap();
+        insert(&store, two).await;
+        store.record_outcome(two, &outcome).await.unwrap();
+        let (mut one, two) = (stored(&store, one).await, stored(&store, two).await);
+        one.id.clone_from(&two.id);
+        assert_eq!(one, two);
+        assert_eq!(one.status, outcome.status);
+        assert_eq!(one.events.len(), 1);
+    }
+    let found = store.message_by_provider_id("wamid.s").await.unwrap();
+    assert_eq!(found.map(|m| m.id), Some("01SA".to_owned()));
+    // An id on record already is refused, and nothing of the second write is kept.
+    assert!(store
+        .record_sent(&message("01SA"), &accepted("wamid.other", T0 + 90))
+        .await
+        .is_err());
+    let kept = stored(&store, "01SA").await;
+    assert_eq!(kept.provider_message_id.as_deref(), Some("wamid.s"));
+    assert_eq!(kept.events.len(), 1);
+}
+
 pub async fn outcome_for_an_unknown_message_is_not_found(db: &TestDb) {
     let store = db.open().await;
     assert_not_found(store.record_outcome("01NOPE", &accepted("x", T0)).await);
