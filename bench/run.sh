@@ -231,6 +231,7 @@ start_postgres() {
   [[ -n "$PG_BIN" ]] || return 1
   port_listening "$PG_PORT" && die "port $PG_PORT (PostgreSQL) is in use (set PORT_BASE)"
   local data="$tmp/postgres"
+  rm -rf "$data" # a scenario before this one may have had its own server
   if [[ $(id -u) == 0 ]]; then
     install -d -o postgres -g postgres -m 700 "$data"
   else
