@@ -640,3 +640,35 @@ async fn an_idempotency_key_in_flight_gets_409() {
     assert_eq!(gw.sim.requests().len(), 1);
     gw.stop().await;
 }
+
+/// A synchronous send is recorded after its send (one write). Once a store write has failed,
+/// messages are recorded before their send again: a store that cannot take the message answers
+/// 503 and the provider gets nothing.
+#[actix_web::test]
+async fn after_a_failed_store_write_the_store_is_asked_first_and_nothing_is_sent() {
+    let gw = Gateway::start().await;
+    let message = json!({"to": "+14085551234", "type": "text", "text": {"body": "hi"},
+                         "provider": "meta"});
+    let first = gw.send(&message).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    assert_eq!(gw.sim.requests_to("meta").len(), 1);
+
+    // Every write fails from now on.
+    gw.state.store.close().await;
+    // Sent, then not recorded: the caller still gets the provider's answer.
+    let second = gw.send(&message).await;
+    assert_eq!(second.status, 202, "{}", second.body);
+    assert_eq!(gw.sim.requests_to("meta").len(), 2);
+    // Now the store is asked first, refuses, and nothing is sent.
+    for _ in 0..2 {
+        let refused = gw.send(&message).await;
+        assert_eq!(refused.status, 503, "{}", refused.body);
+        assert_eq!(refused.body["error"]["code"], "provider_unavailable");
+    }
+    assert_eq!(
+        gw.sim.requests_to("meta").len(),
+        2,
+        "sent while the store was down"
+    );
+    gw.stop().await;
+}

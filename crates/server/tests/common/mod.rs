@@ -18,6 +18,8 @@ pub struct Gateway {
     pub sim: Simulator,
     pub url: String,
     pub http: reqwest::Client,
+    /// The running gateway's state (its store, for one).
+    pub state: actix_web::web::Data<switchboard_server::state::AppState>,
     server: actix_web::dev::ServerHandle,
     /// Holds the gateway's SQLite file (unless the test named its own store).
     _store_dir: tempfile::TempDir,
@@ -53,7 +55,7 @@ impl Gateway {
         let store_dir = tempfile::tempdir().unwrap();
         settings.store_url = sqlite_url(&store_dir.path().join("switchboard.db"));
         edit(&mut settings);
-        let (server, _state) = app::start(settings, listener, Signals::Ignore)
+        let (server, state) = app::start(settings, listener, Signals::Ignore)
             .await
             .unwrap();
         let handle = server.handle();
@@ -62,6 +64,7 @@ impl Gateway {
             sim,
             url: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
+            state,
             server: handle,
             _store_dir: store_dir,
         }
