@@ -39,9 +39,29 @@ impl LocalPacing {
     }
 }
 
+impl LocalPacing {
+    /// Drops the records of hand-overs that started before `before_us` (kept per recipient,
+    /// they would otherwise grow with every recipient ever served).
+    pub fn forget_before(&self, before_us: i64) {
+        let mut last = self.last_start.lock().unwrap_or_else(|e| e.into_inner());
+        last.retain(|_, start| *start >= before_us);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn old_records_are_forgotten() {
+        let pacing = LocalPacing::default();
+        pacing.start_at("+1 +2", 1_000, 400);
+        pacing.start_at("+1 +3", 5_000, 400);
+        pacing.forget_before(2_000);
+        // +2 is free again; +3 still keeps its gap.
+        assert_eq!(pacing.start_at("+1 +2", 1_100, 400), 1_100);
+        assert_eq!(pacing.start_at("+1 +3", 5_100, 400), 5_400);
+    }
 
     #[test]
     fn a_late_start_pushes_the_next_hand_over_back() {

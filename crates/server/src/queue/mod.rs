@@ -39,6 +39,8 @@ pub struct QueueRuntime {
     /// Set on shutdown: no new hand-overs.
     pub stopping: AtomicBool,
     pub local_pacing: local_pacing::LocalPacing,
+    /// The same for each sender and recipient, when `per_recipient_gap_ms` is set.
+    pub recipient_pacing: local_pacing::LocalPacing,
 }
 
 impl QueueRuntime {
@@ -52,6 +54,7 @@ impl QueueRuntime {
             ready: Notify::new(),
             stopping: AtomicBool::new(false),
             local_pacing: Default::default(),
+            recipient_pacing: Default::default(),
         }
     }
 

@@ -156,7 +156,8 @@ async fn hand_over(
     let settings = state.settings();
     let result = match prepare_queued(&settings, &message) {
         Ok((message_to_send, route)) => {
-            wait_for_turn(&state, &message.sender, slot_us, interval_us).await;
+            let gap_us = settings.queue.per_recipient_gap_ms as i64 * 1000;
+            wait_for_turn(&state, &message, slot_us, interval_us, gap_us).await;
             state.metrics.hand_over(&message.sender);
             send::send(
                 state.sending(),
@@ -196,7 +197,25 @@ async fn hand_over(
 /// Waits for the hand-over's slot (or one interval after this replica's previous hand-over of
 /// the sender, if that started late). A start well behind its slot moves the sender's next slot
 /// in the store too, so that other replicas keep their distance from it as well.
-async fn wait_for_turn(state: &AppState, sender: &str, slot_us: i64, interval_us: i64) {
+///
+/// With a per-recipient gap (`gap_us` > 0), the same holds for the message's recipient: the
+/// store planned the slot one gap after the slot of the previous hand-over to it, and this keeps
+/// the gap from that hand-over's real start.
+async fn wait_for_turn(
+    state: &AppState,
+    message: &QueuedMessage,
+    slot_us: i64,
+    interval_us: i64,
+    gap_us: i64,
+) {
+    let sender = message.sender.as_str();
+    let recipients = &state.queue.recipient_pacing;
+    let recipient = format!("{sender} {}", message.recipient);
+    let slot_us = if gap_us > 0 {
+        recipients.start_at(&recipient, slot_us, gap_us)
+    } else {
+        slot_us
+    };
     let pacing = &state.queue.local_pacing;
     let start_us = pacing.start_at(sender, slot_us, interval_us);
     let wait_us = start_us - clock::now_us();
@@ -205,6 +224,9 @@ async fn wait_for_turn(state: &AppState, sender: &str, slot_us: i64, interval_us
     }
     let started_us = clock::now_us();
     pacing.started(sender, start_us, started_us);
+    if gap_us > 0 {
+        recipients.started(&recipient, slot_us, started_us);
+    }
     if started_us - slot_us > (interval_us / 4).max(LATE_US) {
         // Beside the send, not before it: this one is late already.
         let (store, sender) = (state.store.clone(), sender.to_owned());
@@ -324,6 +346,10 @@ async fn maintain(state: Weak<AppState>, owner: String) {
             if let Err(error) = state.store.forget_recipient_gaps(now - GAP_MEMORY_MS).await {
                 tracing::warn!(%error, "old per-recipient gaps not forgotten");
             }
+            state
+                .queue
+                .recipient_pacing
+                .forget_before((now - GAP_MEMORY_MS) * 1000);
         }
         match state.store.queue_stats(now).await {
             Ok(stats) => state.metrics.queue_depth(
