@@ -1,10 +1,10 @@
 //! PostgreSQL: one database shared by several replicas. Row locks keep them from stepping on
 //! each other; the migrator's advisory lock keeps them from migrating twice.
 //!
-//! The writes every message makes (`insert_message`, `record_outcome`, and with an
-//! `Idempotency-Key` `claim_key` and `complete_key`) go to one writer per store, which writes
-//! whatever has accumulated in one statement (so one round trip and one transaction: see
-//! [`write_batch`]) and then answers each caller. The other calls run on the pool as they are,
+//! The writes every message makes (`record_sent`, or `insert_message` and `record_outcome`;
+//! with an `Idempotency-Key` also `claim_key` and `complete_key`) go to one writer per store,
+//! which writes whatever has accumulated in one statement (so one round trip and one
+//! transaction: see [`write_batch`]) and then answers each caller. The other calls run on the pool as they are,
 //! one transaction each. A write the batch could not do alone (a conflicting key or message id)
 //! runs again on the pool, where it meets the conflict the way it always did; if PostgreSQL
 //! refuses the batch (a deadlock with another replica, say), nothing of it was written and every
