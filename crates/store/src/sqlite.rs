@@ -917,29 +917,22 @@ fn apply(conn: &Connection, write: &Write) -> Result<Done, StoreError> {
 }
 
 fn insert_message(conn: &Connection, m: &MessageInsert) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO messages (id, client, recipient, sender, message_type, refs, \
-         callback_url, route, status, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-    )?
-    .execute(params![
-        m.id,
-        m.client,
-        m.to,
-        m.from,
-        m.message_type,
-        m.refs,
-        m.callback_url,
-        m.route,
-        m.status,
-        m.created_at_ms
-    ])?;
-    Ok(())
+    insert_row(conn, m, None)
 }
 
 /// A message with its send's outcome already known: one insert instead of an insert and an
 /// update, and its event.
 fn insert_sent(conn: &Connection, m: &MessageInsert, o: &OutcomeUpdate) -> Result<(), StoreError> {
+    insert_row(conn, m, Some(o))?;
+    append_event(conn, &m.id, &o.status, o.at_ms, o.error.as_deref())
+}
+
+/// The message's row: `queued` (or what `m` says) until an outcome is given.
+fn insert_row(
+    conn: &Connection,
+    m: &MessageInsert,
+    o: Option<&OutcomeUpdate>,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO messages (id, client, recipient, sender, message_type, refs, \
          callback_url, route, status, provider, endpoint, provider_message_id, error, \
@@ -955,15 +948,15 @@ fn insert_sent(conn: &Connection, m: &MessageInsert, o: &OutcomeUpdate) -> Resul
         m.refs,
         m.callback_url,
         m.route,
-        o.status,
-        o.provider,
-        o.endpoint,
-        o.provider_message_id,
-        o.error,
+        o.map_or(&m.status, |o| &o.status),
+        o.and_then(|o| o.provider.as_deref()),
+        o.and_then(|o| o.endpoint.as_deref()),
+        o.and_then(|o| o.provider_message_id.as_deref()),
+        o.and_then(|o| o.error.as_deref()),
         m.created_at_ms,
-        o.at_ms
+        o.map_or(m.created_at_ms, |o| o.at_ms)
     ])?;
-    append_event(conn, &m.id, &o.status, o.at_ms, o.error.as_deref())
+    Ok(())
 }
 
 /// The send's outcome; the status only moves while the message is `queued`.

@@ -210,22 +210,21 @@ async fn wait_for_turn(
 ) {
     let sender = message.sender.as_str();
     let recipients = &state.queue.recipient_pacing;
-    let recipient = format!("{sender} {}", message.recipient);
-    let slot_us = if gap_us > 0 {
-        recipients.start_at(&recipient, slot_us, gap_us)
-    } else {
-        slot_us
+    let recipient = (gap_us > 0).then(|| format!("{sender} {}", message.recipient));
+    let planned_us = match &recipient {
+        Some(recipient) => recipients.start_at(recipient, slot_us, gap_us),
+        None => slot_us,
     };
     let pacing = &state.queue.local_pacing;
-    let start_us = pacing.start_at(sender, slot_us, interval_us);
+    let start_us = pacing.start_at(sender, planned_us, interval_us);
     let wait_us = start_us - clock::now_us();
     if wait_us > 0 {
         tokio::time::sleep(Duration::from_micros(wait_us as u64)).await;
     }
     let started_us = clock::now_us();
     pacing.started(sender, start_us, started_us);
-    if gap_us > 0 {
-        recipients.started(&recipient, slot_us, started_us);
+    if let Some(recipient) = &recipient {
+        recipients.started(recipient, planned_us, started_us);
     }
     if started_us - slot_us > (interval_us / 4).max(LATE_US) {
         // Beside the send, not before it: this one is late already.
