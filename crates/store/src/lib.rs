@@ -47,8 +47,15 @@ pub trait Store: Send + Sync + 'static {
     async fn record_outcome(&self, id: &str, outcome: &SendOutcome) -> Result<(), StoreError>;
     /// A message whose send has finished, recorded in one write: the message with the outcome
     /// (its status is the outcome's) and the outcome's event. What `insert_message` and then
-    /// `record_outcome` would leave, for half the writes.
-    async fn record_sent(&self, m: &NewMessage, outcome: &SendOutcome) -> Result<(), StoreError>;
+    /// `record_outcome` would leave, for half the writes. With `key`, the same write completes
+    /// that idempotency key as `complete_key` would (a key no longer there is left alone): the
+    /// record and the answer kept for retries are committed together, or neither is.
+    async fn record_sent(
+        &self,
+        m: &NewMessage,
+        outcome: &SendOutcome,
+        key: Option<KeyAnswer<'_>>,
+    ) -> Result<(), StoreError>;
     /// The message with its events, oldest first.
     async fn message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError>;
     async fn message_by_provider_id(
@@ -266,6 +273,15 @@ pub struct StoredResponse {
     pub status: u16,
     pub body: Vec<u8>,
     pub retry_after_secs: Option<u64>,
+}
+
+/// The answer to keep under a client's idempotency key (`complete_key`'s arguments), written
+/// along with another write.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyAnswer<'a> {
+    pub client: &'a str,
+    pub key: &'a str,
+    pub response: &'a StoredResponse,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,8 +28,8 @@ use crate::rows::KEY_IN_FLIGHT;
 use crate::sql_store::{Dialect, SqlStore};
 use crate::writes::{KeyCompletion, MessageInsert, OutcomeUpdate};
 use crate::{
-    Applied, Delivery, KeyClaim, MessageRecord, NewDelivery, NewMessage, SendOutcome, StatusChange,
-    StatusRule, Store, StoreError, StoredResponse,
+    Applied, Delivery, KeyAnswer, KeyClaim, MessageRecord, NewDelivery, NewMessage, SendOutcome,
+    StatusChange, StatusRule, Store, StoreError, StoredResponse,
 };
 use serde_json::Value;
 
@@ -149,12 +149,21 @@ impl Store for PgStore {
         }
     }
 
-    async fn record_sent(&self, m: &NewMessage, outcome: &SendOutcome) -> Result<(), StoreError> {
-        let write = Write::InsertSent(MessageInsert::new(m)?, OutcomeUpdate::new(&m.id, outcome));
+    async fn record_sent(
+        &self,
+        m: &NewMessage,
+        outcome: &SendOutcome,
+        key: Option<KeyAnswer<'_>>,
+    ) -> Result<(), StoreError> {
+        let write = Write::InsertSent(
+            MessageInsert::new(m)?,
+            OutcomeUpdate::new(&m.id, outcome),
+            key.map(|key| Box::new(KeyCompletion::of(key))),
+        );
         match self.submit(write).await? {
             Done::Written => Ok(()),
             // The id exists: the insert on its own reports it as it always did.
-            _ => self.sql.record_sent(m, outcome).await,
+            _ => self.sql.record_sent(m, outcome, key).await,
         }
     }
 
@@ -363,8 +372,8 @@ type Request = batch::Request<Write, Done>;
 enum Write {
     InsertMessage(MessageInsert),
     RecordOutcome(OutcomeUpdate),
-    /// A message with its outcome (`record_sent`).
-    InsertSent(MessageInsert, OutcomeUpdate),
+    /// A message with its outcome, and the idempotency key to complete with it (`record_sent`).
+    InsertSent(MessageInsert, OutcomeUpdate, Option<Box<KeyCompletion>>),
     /// Only the insert of a key not there yet; the rest of a claim is the caller's.
     ClaimKey {
         client: String,
@@ -505,7 +514,7 @@ async fn write_batch(conn: &mut PgConnection, batch: &[Request]) -> Result<Vec<D
                     claims.push(i);
                 }
             }
-            Write::InsertMessage(m) | Write::InsertSent(m, _) => {
+            Write::InsertMessage(m) | Write::InsertSent(m, ..) => {
                 if inserted.insert(m.id.as_str()) {
                     inserts.push(i);
                 }
@@ -539,7 +548,7 @@ async fn write_batch(conn: &mut PgConnection, batch: &[Request]) -> Result<Vec<D
     let claim_rows: Vec<_> = claims.iter().filter_map(claim).collect();
     let message = |i: &usize| match &batch[*i].write {
         Write::InsertMessage(m) => Some((m, None)),
-        Write::InsertSent(m, o) => Some((m, Some(o))),
+        Write::InsertSent(m, o, _) => Some((m, Some(o))),
         _ => None,
     };
     let (messages, sent): (Vec<&MessageInsert>, Vec<Option<&OutcomeUpdate>>) =
@@ -550,10 +559,20 @@ async fn write_batch(conn: &mut PgConnection, batch: &[Request]) -> Result<Vec<D
     };
     let outcome_rows: Vec<&OutcomeUpdate> = outcomes.iter().filter_map(outcome).collect();
     let completion = |i: &usize| match &batch[*i].write {
-        Write::CompleteKey(k) => Some(k),
+        Write::CompleteKey(k) => Some((k, None)),
         _ => None,
     };
-    let keys: Vec<&KeyCompletion> = completions.iter().filter_map(completion).collect();
+    // A completion that goes with a message's record (`record_sent`) is written only if that
+    // message is inserted; the request's answer is the insert's.
+    let completion_with_record = |i: &usize| match &batch[*i].write {
+        Write::InsertSent(m, _, Some(k)) => Some((&**k, Some(m.id.as_str()))),
+        _ => None,
+    };
+    let keys: Vec<(&KeyCompletion, Option<&str>)> = completions
+        .iter()
+        .filter_map(completion)
+        .chain(inserts.iter().filter_map(completion_with_record))
+        .collect();
 
     let rows: Vec<(i32, String, Option<String>)> = sqlx::query_as(BATCH)
         .bind(claim_rows.iter().map(|c| c.0).collect::<Vec<_>>())
@@ -638,11 +657,15 @@ async fn write_batch(conn: &mut PgConnection, batch: &[Request]) -> Result<Vec<D
                 .collect::<Vec<_>>(),
         )
         .bind(outcome_rows.iter().map(|o| o.at_ms).collect::<Vec<_>>())
-        .bind(keys.iter().map(|k| k.client.as_str()).collect::<Vec<_>>())
-        .bind(keys.iter().map(|k| k.key.as_str()).collect::<Vec<_>>())
-        .bind(keys.iter().map(|k| k.status).collect::<Vec<_>>())
-        .bind(keys.iter().map(|k| k.body.as_slice()).collect::<Vec<_>>())
-        .bind(keys.iter().map(|k| k.retry_after_secs).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.0.client.as_str()).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.0.key.as_str()).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.0.status).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.0.body.as_slice()).collect::<Vec<_>>())
+        .bind(
+            keys.iter()
+                .map(|k| k.0.retry_after_secs)
+                .collect::<Vec<_>>(),
+        )
         .bind(
             sent.iter()
                 .map(|o| o.and_then(|o| o.provider.as_deref()))
@@ -670,6 +693,7 @@ async fn write_batch(conn: &mut PgConnection, batch: &[Request]) -> Result<Vec<D
                 .collect::<Vec<_>>(),
         )
         .bind(sent.iter().map(|o| o.is_some()).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
         .fetch_all(&mut *conn)
         .await?;
 
@@ -697,7 +721,8 @@ async fn write_batch(conn: &mut PgConnection, batch: &[Request]) -> Result<Vec<D
             Done::NotFound
         };
     }
-    for (&i, k) in completions.iter().zip(&keys) {
+    // The completions with a record come after these, and are not answered here.
+    for (&i, (k, _)) in completions.iter().zip(&keys) {
         done[i] = if completed.contains(&(k.client.clone(), Some(k.key.clone()))) {
             Done::Written
         } else {
@@ -760,9 +785,11 @@ WITH claimed AS (
 ), completed AS (
     UPDATE idempotency_keys AS k SET state = 'done', response_status = c.status,
         response_body = c.body, retry_after_secs = c.retry_after_secs
-    FROM UNNEST($23::text[], $24::text[], $25::int8[], $26::bytea[], $27::int8[])
-        AS c(client, idempotency_key, status, body, retry_after_secs)
+    FROM UNNEST($23::text[], $24::text[], $25::int8[], $26::bytea[], $27::int8[], $34::text[])
+        AS c(client, idempotency_key, status, body, retry_after_secs, message_id)
     WHERE k.client = c.client AND k.idempotency_key = c.idempotency_key
+        -- With a message's record: only if that message was inserted.
+        AND (c.message_id IS NULL OR c.message_id IN (SELECT id FROM inserted))
     RETURNING k.client, k.idempotency_key
 )
 SELECT 0::int4, client, idempotency_key FROM claimed

@@ -17,8 +17,8 @@ use crate::rows::{
 };
 use crate::writes::KeySweep;
 use crate::{
-    Applied, Delivery, KeyClaim, MessageRecord, NewDelivery, NewMessage, SendOutcome, StatusChange,
-    StatusRule, Store, StoreError, StoredEvent, StoredResponse,
+    Applied, Delivery, KeyAnswer, KeyClaim, MessageRecord, NewDelivery, NewMessage, SendOutcome,
+    StatusChange, StatusRule, Store, StoreError, StoredEvent, StoredResponse,
 };
 use serde_json::Value;
 
@@ -157,10 +157,18 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn record_sent(&self, m: &NewMessage, outcome: &SendOutcome) -> Result<(), StoreError> {
+    async fn record_sent(
+        &self,
+        m: &NewMessage,
+        outcome: &SendOutcome,
+        key: Option<KeyAnswer<'_>>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         insert_message(&mut tx, m).await?;
         write_outcome(&mut tx, &m.id, outcome).await?;
+        if let Some(key) = key {
+            complete_key(&mut tx, key).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -291,23 +299,16 @@ impl Store for SqlStore {
         key: &str,
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
-        let updated = sqlx::query(
-            "UPDATE idempotency_keys SET state = $3, response_status = $4, response_body = $5, \
-             retry_after_secs = $6 WHERE client = $1 AND idempotency_key = $2",
-        )
-        .bind(client)
-        .bind(key)
-        .bind(KEY_DONE)
-        .bind(i64::from(response.status))
-        .bind(response.body.as_slice())
-        .bind(
-            response
-                .retry_after_secs
-                .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
-        )
-        .execute(&self.pool)
-        .await?;
-        expect_found(updated, "idempotency key", key)
+        let mut conn = self.pool.acquire().await?;
+        let answer = KeyAnswer {
+            client,
+            key,
+            response,
+        };
+        match complete_key(&mut conn, answer).await? {
+            0 => Err(not_found("idempotency key", key)),
+            _ => Ok(()),
+        }
     }
 
     async fn release_key(&self, client: &str, key: &str) -> Result<(), StoreError> {
@@ -506,6 +507,28 @@ pub(crate) async fn insert_message(
 }
 
 /// The send's outcome and its event; the status only moves while the message is `queued`.
+/// Keeps the answer under its key: how many keys that was (0 or 1).
+async fn complete_key(conn: &mut AnyConnection, answer: KeyAnswer<'_>) -> Result<u64, StoreError> {
+    let updated = sqlx::query(
+        "UPDATE idempotency_keys SET state = $3, response_status = $4, response_body = $5, \
+         retry_after_secs = $6 WHERE client = $1 AND idempotency_key = $2",
+    )
+    .bind(answer.client)
+    .bind(answer.key)
+    .bind(KEY_DONE)
+    .bind(i64::from(answer.response.status))
+    .bind(answer.response.body.as_slice())
+    .bind(
+        answer
+            .response
+            .retry_after_secs
+            .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(updated.rows_affected())
+}
+
 pub(crate) async fn write_outcome(
     conn: &mut AnyConnection,
     id: &str,

@@ -31,8 +31,8 @@ use crate::rows::{
 use crate::sqlite_queue::{self, Finish, QueueDone, QueueOp};
 use crate::writes::{KeyCompletion, KeySweep, MessageInsert, OutcomeUpdate};
 use crate::{
-    Applied, Delivery, KeyClaim, MessageRecord, NewDelivery, NewMessage, SendOutcome, StatusChange,
-    StatusRule, Store, StoreError, StoredEvent, StoredResponse,
+    Applied, Delivery, KeyAnswer, KeyClaim, MessageRecord, NewDelivery, NewMessage, SendOutcome,
+    StatusChange, StatusRule, Store, StoreError, StoredEvent, StoredResponse,
 };
 
 pub(crate) const BACKEND: &str = "SQLite";
@@ -180,8 +180,17 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn record_sent(&self, m: &NewMessage, outcome: &SendOutcome) -> Result<(), StoreError> {
-        let write = Write::InsertSent(MessageInsert::new(m)?, OutcomeUpdate::new(&m.id, outcome));
+    async fn record_sent(
+        &self,
+        m: &NewMessage,
+        outcome: &SendOutcome,
+        key: Option<KeyAnswer<'_>>,
+    ) -> Result<(), StoreError> {
+        let write = Write::InsertSent(
+            MessageInsert::new(m)?,
+            OutcomeUpdate::new(&m.id, outcome),
+            key.map(|key| Box::new(KeyCompletion::of(key))),
+        );
         match self.submit(write).await? {
             Done::Unit => Ok(()),
             other => Err(unexpected(other)),
@@ -523,8 +532,8 @@ type Request = batch::Request<Write, Done>;
 enum Write {
     InsertMessage(MessageInsert),
     RecordOutcome(OutcomeUpdate),
-    /// A message with its outcome (`record_sent`).
-    InsertSent(MessageInsert, OutcomeUpdate),
+    /// A message with its outcome, and the idempotency key to complete with it (`record_sent`).
+    InsertSent(MessageInsert, OutcomeUpdate, Option<Box<KeyCompletion>>),
     ApplyStatus {
         id: String,
         status: String,
@@ -718,8 +727,11 @@ fn apply(conn: &Connection, write: &Write) -> Result<Done, StoreError> {
             record_outcome(conn, o)?;
             Ok(Done::Unit)
         }),
-        Write::InsertSent(m, o) => in_savepoint(conn, |conn| {
+        Write::InsertSent(m, o, key) => in_savepoint(conn, |conn| {
             insert_sent(conn, m, o)?;
+            if let Some(k) = key {
+                complete_key(conn, k)?;
+            }
             Ok(Done::Unit)
         }),
         Write::Queue(op) => in_savepoint(conn, |conn| {
@@ -815,21 +827,7 @@ fn apply(conn: &Connection, write: &Write) -> Result<Done, StoreError> {
             }
         }),
         Write::CompleteKey(k) => {
-            let updated = conn
-                .prepare_cached(
-                    "UPDATE idempotency_keys SET state = ?3, response_status = ?4, \
-                     response_body = ?5, retry_after_secs = ?6 \
-                     WHERE client = ?1 AND idempotency_key = ?2",
-                )?
-                .execute(params![
-                    k.client,
-                    k.key,
-                    KEY_DONE,
-                    k.status,
-                    k.body,
-                    k.retry_after_secs
-                ])?;
-            expect_found(updated, "idempotency key", &k.key)?;
+            expect_found(complete_key(conn, k)?, "idempotency key", &k.key)?;
             Ok(Done::Unit)
         }
         Write::ReleaseKey { client, key } => {
@@ -918,6 +916,25 @@ fn apply(conn: &Connection, write: &Write) -> Result<Done, StoreError> {
 
 fn insert_message(conn: &Connection, m: &MessageInsert) -> Result<(), StoreError> {
     insert_row(conn, m, None)
+}
+
+/// Keeps the answer under its key: how many keys that was (0 or 1).
+fn complete_key(conn: &Connection, k: &KeyCompletion) -> Result<usize, StoreError> {
+    let updated = conn
+        .prepare_cached(
+            "UPDATE idempotency_keys SET state = ?3, response_status = ?4, \
+             response_body = ?5, retry_after_secs = ?6 \
+             WHERE client = ?1 AND idempotency_key = ?2",
+        )?
+        .execute(params![
+            k.client,
+            k.key,
+            KEY_DONE,
+            k.status,
+            k.body,
+            k.retry_after_secs
+        ])?;
+    Ok(updated)
 }
 
 /// A message with its send's outcome already known: one insert instead of an insert and an

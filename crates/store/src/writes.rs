@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::rows::json_text;
-use crate::{NewMessage, SendOutcome, StoreError, StoredResponse};
+use crate::{KeyAnswer, NewMessage, SendOutcome, StoreError, StoredResponse};
 
 pub(crate) struct MessageInsert {
     pub(crate) id: String,
@@ -71,6 +71,10 @@ pub(crate) struct KeyCompletion {
 }
 
 impl KeyCompletion {
+    pub(crate) fn of(answer: KeyAnswer<'_>) -> Self {
+        KeyCompletion::new(answer.client, answer.key, answer.response)
+    }
+
     pub(crate) fn new(client: &str, key: &str, response: &StoredResponse) -> Self {
         KeyCompletion {
             client: client.to_owned(),

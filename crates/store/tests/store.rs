@@ -36,6 +36,7 @@ on_every_backend!(
     message_round_trip_with_outcome,
     failed_outcome_keeps_the_error,
     a_sent_message_recorded_in_one_write_equals_insert_then_outcome,
+    a_sent_message_completes_its_key_in_the_same_write,
     outcome_for_an_unknown_message_is_not_found,
     duplicate_message_id_is_refused,
     events_come_in_the_order_recorded,

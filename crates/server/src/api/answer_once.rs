@@ -1,6 +1,7 @@
 //! `Idempotency-Key` around a request that sends or queues (docs/api.md): claim the key, run
 //! the work to its end in its own task (even if the caller hangs up), keep or release its
-//! answer, replay a kept one.
+//! answer, replay a kept one. Work that records what it did can keep its answer in that same
+//! write ([`HeldKey`]).
 
 use crate::clock;
 use crate::http::{ApiError, ClientName};
@@ -10,21 +11,54 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use switchboard_core::{ErrorCode, ValidationError};
-use switchboard_store::{KeyClaim, StoredResponse};
+use switchboard_store::{KeyAnswer, KeyClaim, StoredResponse};
+
+/// A request's claimed `Idempotency-Key`, lent to its work. Work that records what it did can
+/// keep its answer under the key in that same write: one write fewer, and no moment when the
+/// record is committed while the key is still in flight.
+pub struct HeldKey {
+    client: String,
+    key: String,
+    kept: Arc<Mutex<Option<StoredResponse>>>,
+}
+
+impl HeldKey {
+    /// What to keep under the key for `result`; `None` when it is not kept (the key is then
+    /// freed once the work ends).
+    pub fn answer<T: Serialize>(&self, result: &Result<T, ApiError>) -> Option<StoredResponse> {
+        answer_is_kept(result.as_ref().err()).then(|| stored_response(result))
+    }
+
+    /// `response` under this key, as the store writes it.
+    pub fn for_store<'a>(&'a self, response: &'a StoredResponse) -> KeyAnswer<'a> {
+        KeyAnswer {
+            client: &self.client,
+            key: &self.key,
+            response,
+        }
+    }
+
+    /// `response` was committed under the key: nothing is left to write for it.
+    pub fn kept(&self, response: StoredResponse) {
+        *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(response);
+    }
+}
 
 /// Runs `work` once per client and key: a repeat with the same `body` gets the kept answer
 /// again, with another body 422, while the first runs 409. Without a key, just runs it.
-pub async fn answer_once<T, F>(
+pub async fn answer_once<T, W, F>(
     state: web::Data<AppState>,
     client: ClientName,
     key: Option<String>,
     body: &[u8],
     request_id: &str,
-    work: F,
+    work: W,
 ) -> Result<HttpResponse, ApiError>
 where
     T: Serialize,
+    W: FnOnce(Option<HeldKey>) -> F,
     F: Future<Output = Result<T, ApiError>> + 'static,
 {
     if let Some(key) = &key {
@@ -50,22 +84,20 @@ where
             }
         }
     }
+    let kept = Arc::new(Mutex::new(None));
+    let work = work(key.as_ref().map(|key| HeldKey {
+        client: client.0.clone(),
+        key: key.clone(),
+        kept: kept.clone(),
+    }));
     // The work runs to its end in its own task, even if the caller hangs up: what it did is
     // recorded and the key completed, so a retry replays instead of sending again.
     let task = actix_web::rt::spawn(async move {
         let result = work.await;
-        let stored = match &result {
-            Ok(answer) => StoredResponse {
-                status: StatusCode::ACCEPTED.as_u16(),
-                body: serde_json::to_vec(answer).unwrap_or_default(),
-                retry_after_secs: None,
-            },
-            Err(error) => StoredResponse {
-                status: error.status_code().as_u16(),
-                body: error.to_json().to_string().into_bytes(),
-                retry_after_secs: error.retry_after_header(),
-            },
-        };
+        if let Some(stored) = kept.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return stored;
+        }
+        let stored = stored_response(&result);
         if let Some(key) = &key {
             let kept = if answer_is_kept(result.as_ref().err()) {
                 state.store.complete_key(&client.0, key, &stored).await
@@ -82,6 +114,21 @@ where
         Ok(stored) => Ok(respond(stored)),
         // Only a bug (a panic in the work) ends here.
         Err(_) => Ok(HttpResponse::InternalServerError().finish()),
+    }
+}
+
+fn stored_response<T: Serialize>(result: &Result<T, ApiError>) -> StoredResponse {
+    match result {
+        Ok(answer) => StoredResponse {
+            status: StatusCode::ACCEPTED.as_u16(),
+            body: serde_json::to_vec(answer).unwrap_or_default(),
+            retry_after_secs: None,
+        },
+        Err(error) => StoredResponse {
+            status: error.status_code().as_u16(),
+            body: error.to_json().to_string().into_bytes(),
+            retry_after_secs: error.retry_after_header(),
+        },
     }
 }
 

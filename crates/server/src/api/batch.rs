@@ -68,7 +68,8 @@ pub async fn send_batch(
         let client = client.clone();
         let body = body.clone();
         let request_id = request_id.clone();
-        async move { queue_batch(&state, &client, &body, &request_id).await }
+        // The batch's key is completed on its own, after the batch is queued.
+        |_key| async move { queue_batch(&state, &client, &body, &request_id).await }
     };
     answer_once(state, client, key, &body, &request_id, work).await
 }

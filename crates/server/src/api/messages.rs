@@ -1,7 +1,7 @@
 //! `POST /v1/messages`: validate → route → (dry run: plan) → send with failover, with
 //! `Idempotency-Key` replay.
 
-use crate::api::answer_once::{answer_once, idempotency_key};
+use crate::api::answer_once::{answer_once, idempotency_key, HeldKey};
 use crate::clock;
 use crate::config::Settings;
 use crate::http::body::read_limited;
@@ -77,7 +77,11 @@ pub async fn send_message(
         let client = client.clone();
         let body = body.clone();
         let request_id = request_id.clone();
-        Box::pin(async move { handle(&state, &client, &body, &request_id, respond_async).await })
+        |key| {
+            Box::pin(async move {
+                handle(&state, &client, key, &body, &request_id, respond_async).await
+            })
+        }
     };
     answer_once(state, client, key, &body, &request_id, work).await
 }
@@ -141,10 +145,11 @@ fn plan(state: &AppState, body: &[u8], request_id: &str) -> Result<HttpResponse,
 }
 
 /// Queues the message (asked for, or scheduled), or records it, sends it with failover and
-/// records the outcome.
+/// records the outcome (with the answer kept under `key`, when there is one).
 async fn handle(
     state: &AppState,
     client: &ClientName,
+    key: Option<HeldKey>,
     body: &[u8],
     request_id: &str,
     respond_async: bool,
@@ -187,10 +192,21 @@ async fn handle(
     .await
     .map_err(|failure| ApiError::from_send(failure, request_id));
     let outcome = outcome(&result);
+    let answer = result.map(Answer::Sent);
     let recorded = if record_first {
         state.store.record_outcome(&message_id, &outcome).await
     } else {
-        state.store.record_sent(&record, &outcome).await
+        // The answer kept under the key is committed with the record, in one write.
+        let kept = key.as_ref().and_then(|key| key.answer(&answer));
+        let key_answer = key.as_ref().zip(kept.as_ref());
+        let recorded = state
+            .store
+            .record_sent(&record, &outcome, key_answer.map(|(k, r)| k.for_store(r)))
+            .await;
+        if let (Ok(()), Some(key), Some(kept)) = (&recorded, &key, kept) {
+            key.kept(kept);
+        }
+        recorded
     };
     state.store_health.wrote(recorded.is_ok());
     drop(in_flight);
@@ -198,7 +214,7 @@ async fn handle(
         // The provider has answered; the caller gets that answer even if the record is missing.
         tracing::error!(%error, message_id, "send outcome not recorded");
     }
-    result.map(Answer::Sent)
+    answer
 }
 
 pub fn new_message(prepared: &Prepared, id: &str, client: &str) -> NewMessage {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 use switchboard_store::{
-    Applied, KeyClaim, MessageRecord, NewDelivery, NewMessage, SendOutcome, StatusChange, Store,
-    StoreError, StoredEvent, StoredResponse,
+    Applied, KeyAnswer, KeyClaim, MessageRecord, NewDelivery, NewMessage, SendOutcome,
+    StatusChange, Store, StoreError, StoredEvent, StoredResponse,
 };
 
 pub use db::TestDb;
@@ -228,7 +228,10 @@ pub async fn a_sent_message_recorded_in_one_write_equals_insert_then_outcome(db:
         ("01SA", "01TA", accepted("wamid.s", T0 + 40)),
         ("01SF", "01TF", failure),
     ] {
-        store.record_sent(&message(one), &outcome).await.unwrap();
+        store
+            .record_sent(&message(one), &outcome, None)
+            .await
+            .unwrap();
         insert(&store, two).await;
         store.record_outcome(two, &outcome).await.unwrap();
         let (mut one, two) = (stored(&store, one).await, stored(&store, two).await);
@@ -241,12 +244,89 @@ pub async fn a_sent_message_recorded_in_one_write_equals_insert_then_outcome(db:
     assert_eq!(found.map(|m| m.id), Some("01SA".to_owned()));
     // An id on record already is refused, and nothing of the second write is kept.
     assert!(store
-        .record_sent(&message("01SA"), &accepted("wamid.other", T0 + 90))
+        .record_sent(&message("01SA"), &accepted("wamid.other", T0 + 90), None)
         .await
         .is_err());
     let kept = stored(&store, "01SA").await;
     assert_eq!(kept.provider_message_id.as_deref(), Some("wamid.s"));
     assert_eq!(kept.events.len(), 1);
+}
+
+/// `record_sent` with a key completes it in the same write: the record and the answer kept for
+/// retries are committed together, or neither is.
+pub async fn a_sent_message_completes_its_key_in_the_same_write(db: &TestDb) {
+    let store = db.open().await;
+    for key in ["k1", "k2", "k3", "alone", "kept"] {
+        assert_eq!(
+            claim(&store, "orders", key, "fp", T0).await,
+            KeyClaim::Fresh
+        );
+    }
+    // Sent together with a key completed on its own, so that they can share a batch.
+    let mut writes = Vec::new();
+    for (id, key) in [("01KA", "k1"), ("01KB", "k2"), ("01KC", "k3")] {
+        let store = store.clone();
+        writes.push(tokio::spawn(async move {
+            let answer = response(&format!(r#"{{"id":"{id}"}}"#));
+            let key = KeyAnswer {
+                client: "orders",
+                key,
+                response: &answer,
+            };
+            let outcome = accepted(&format!("wamid.{id}"), T0 + 40);
+            store.record_sent(&message(id), &outcome, Some(key)).await
+        }));
+    }
+    complete(&store, "orders", "alone", "{}").await;
+    for write in writes {
+        write.await.unwrap().unwrap();
+    }
+    for (id, key) in [("01KA", "k1"), ("01KB", "k2"), ("01KC", "k3")] {
+        assert_eq!(stored(&store, id).await.status, "accepted");
+        let answer = response(&format!(r#"{{"id":"{id}"}}"#));
+        assert_eq!(
+            claim(&store, "orders", key, "fp", T0 + 50).await,
+            KeyClaim::Replay(answer)
+        );
+    }
+    assert_eq!(
+        claim(&store, "orders", "alone", "fp", T0 + 50).await,
+        KeyClaim::Replay(response("{}"))
+    );
+    // A key no longer there is left alone; the message is recorded all the same.
+    let answer = response("{}");
+    let gone = KeyAnswer {
+        client: "orders",
+        key: "gone",
+        response: &answer,
+    };
+    store
+        .record_sent(&message("01KD"), &accepted("wamid.d", T0 + 60), Some(gone))
+        .await
+        .unwrap();
+    assert_eq!(stored(&store, "01KD").await.status, "accepted");
+    assert_eq!(
+        claim(&store, "orders", "gone", "fp", T0 + 70).await,
+        KeyClaim::Fresh
+    );
+    // A record refused (its id exists) completes no key: it stays in flight.
+    let kept = KeyAnswer {
+        client: "orders",
+        key: "kept",
+        response: &answer,
+    };
+    assert!(store
+        .record_sent(&message("01KA"), &accepted("wamid.x", T0 + 80), Some(kept))
+        .await
+        .is_err());
+    assert_eq!(
+        claim(&store, "orders", "kept", "fp", T0 + 90).await,
+        KeyClaim::InFlight
+    );
+    assert_eq!(
+        stored(&store, "01KA").await.provider_message_id.as_deref(),
+        Some("wamid.01KA")
+    );
 }
 
 pub async fn outcome_for_an_unknown_message_is_not_found(db: &TestDb) {
