@@ -658,33 +658,54 @@ impl Writer {
     /// Runs `batch` in one transaction; answers every request once it is committed (or failed).
     fn commit(&self, batch: &mut Vec<Request>) {
         let started = Instant::now();
-        let conn = &self.conn;
-        if let Err(e) = cached(conn, "BEGIN IMMEDIATE") {
-            return self.fail(batch, &e.into());
+        let mut ran = self.apply_all(batch, Savepoints::WhereNeeded);
+        if let Ok(Ran::Unguarded) = ran {
+            // A write run without its savepoint failed, and may have left part of itself: the
+            // batch is undone and run again, every write in its savepoint. Rare: those writes
+            // fail only on an id that exists or a database in trouble.
+            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                return self.fail(batch, &e.into());
+            }
+            ran = self.apply_all(batch, Savepoints::Every);
         }
+        let results = match ran {
+            Ok(Ran::Committed(results)) => results,
+            Ok(Ran::Unguarded) => unreachable!("every write ran in its savepoint"),
+            Err(error) => return self.fail(batch, &error),
+        };
+        self.stats.committed(batch.len(), started.elapsed());
+        for (request, result) in batch.drain(..).zip(results) {
+            let _ = request.reply.send(result);
+        }
+    }
+
+    /// Applies `batch` in one transaction and commits it, unless a write without a savepoint
+    /// fails (then the transaction is left open, for the caller to roll back).
+    fn apply_all(&self, batch: &[Request], savepoints: Savepoints) -> Result<Ran, StoreError> {
+        let conn = &self.conn;
+        cached(conn, "BEGIN IMMEDIATE")?;
         let mut results = Vec::with_capacity(batch.len());
-        for request in batch.iter() {
-            let result = apply(conn, &request.write);
+        for request in batch {
+            let result = apply(conn, &request.write, savepoints);
             if conn.is_autocommit() {
                 // SQLite rolled the whole transaction back (disk full, I/O error): every write
                 // in it is lost, not just this one.
-                let error = result.err().unwrap_or_else(|| {
+                return Err(result.err().unwrap_or_else(|| {
                     StoreError::Query(sqlx::Error::Protocol(
                         "the transaction ended early".to_owned(),
                     ))
-                });
-                return self.fail(batch, &error);
+                }));
+            }
+            if result.is_err() && savepoints.skipped_for(&request.write) {
+                return Ok(Ran::Unguarded);
             }
             results.push(result);
         }
         if let Err(e) = cached(conn, "COMMIT") {
             let _ = conn.execute_batch("ROLLBACK");
-            return self.fail(batch, &e.into());
+            return Err(e.into());
         }
-        self.stats.committed(batch.len(), started.elapsed());
-        for (request, result) in batch.drain(..).zip(results) {
-            let _ = request.reply.send(result);
-        }
+        Ok(Ran::Committed(results))
     }
 
     fn fail(&self, batch: &mut Vec<Request>, error: &StoreError) {
@@ -693,6 +714,30 @@ impl Writer {
             let _ = request.reply.send(Err(StoreError::batch_failed(error)));
         }
     }
+}
+
+/// Which writes of a batch run in a savepoint of their own, so that a failure undoes only its
+/// own write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Savepoints {
+    /// All but the writes that fail only exceptionally (the message of a synchronous send, an
+    /// idempotency key's claim): a savepoint costs two statements and a copy of every page the
+    /// write touches, a good part of what those writes cost.
+    WhereNeeded,
+    Every,
+}
+
+impl Savepoints {
+    fn skipped_for(self, write: &Write) -> bool {
+        self == Savepoints::WhereNeeded
+            && matches!(write, Write::InsertSent(..) | Write::ClaimKey { .. })
+    }
+}
+
+enum Ran {
+    Committed(Vec<Result<Done, StoreError>>),
+    /// A write without a savepoint failed; the transaction is still open.
+    Unguarded,
 }
 
 /// Runs a statement without parameters through the statement cache.
@@ -717,7 +762,14 @@ fn in_savepoint<T>(
 }
 
 /// One write, inside the batch's transaction.
-fn apply(conn: &Connection, write: &Write) -> Result<Done, StoreError> {
+fn apply(conn: &Connection, write: &Write, savepoints: Savepoints) -> Result<Done, StoreError> {
+    let guarded = |f: &dyn Fn(&Connection) -> Result<Done, StoreError>| {
+        if savepoints.skipped_for(write) {
+            f(conn)
+        } else {
+            in_savepoint(conn, f)
+        }
+    };
     match write {
         Write::InsertMessage(m) => {
             insert_message(conn, m)?;
@@ -727,7 +779,7 @@ fn apply(conn: &Connection, write: &Write) -> Result<Done, StoreError> {
             record_outcome(conn, o)?;
             Ok(Done::Unit)
         }),
-        Write::InsertSent(m, o, key) => in_savepoint(conn, |conn| {
+        Write::InsertSent(m, o, key) => guarded(&|conn| {
             insert_sent(conn, m, o)?;
             if let Some(k) = key {
                 complete_key(conn, k)?;
@@ -780,7 +832,7 @@ fn apply(conn: &Connection, write: &Write) -> Result<Done, StoreError> {
             now_ms,
             expired_before_ms,
             sweep,
-        } => in_savepoint(conn, |conn| {
+        } => guarded(&|conn| {
             if *sweep {
                 conn.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
                     .execute([expired_before_ms])?;

@@ -122,7 +122,8 @@ async fn concurrent_writes_each_get_their_own_answer(db: &TestDb) {
 }
 
 /// Duplicate ids and outcomes for unknown messages, mixed with good writes at once: only the
-/// bad ones fail, each with its own error.
+/// bad ones fail, each with its own error. Sent messages (`record_sent`, whose writes run
+/// without a savepoint of their own) among them too.
 async fn a_failing_write_leaves_the_others_in_its_batch(db: &TestDb) {
     let store = db.open().await;
     for i in 0..10 {
@@ -131,10 +132,11 @@ async fn a_failing_write_leaves_the_others_in_its_batch(db: &TestDb) {
             .await
             .unwrap();
     }
-    let results = all_at_once(90, |i| {
+    let results = all_at_once(100, |i| {
         let store = Arc::clone(&store);
         async move {
-            match i % 3 {
+            let sent = accepted(&format!("wamid.{i}"), T0);
+            match i % 5 {
                 // Existing ids: refused.
                 0 => {
                     let id = format!("01OLD{}", i % 10);
@@ -145,24 +147,35 @@ async fn a_failing_write_leaves_the_others_in_its_batch(db: &TestDb) {
                     let id = format!("01NONE{i}");
                     store.record_outcome(&id, &accepted("x", T0)).await
                 }
-                _ => store.insert_message(&message(&format!("01NEW{i}"))).await,
+                2 => store.insert_message(&message(&format!("01NEW{i}"))).await,
+                // Existing ids, with an outcome: refused.
+                3 => {
+                    let id = format!("01OLD{}", i % 10);
+                    store.record_sent(&message(&id), &sent, None).await
+                }
+                _ => {
+                    let id = format!("01SENT{i}");
+                    store.record_sent(&message(&id), &sent, None).await
+                }
             }
         }
     })
     .await;
     for (i, result) in results.iter().enumerate() {
-        let expected = match (i % 3, result) {
-            (0, Err(StoreError::Query(e))) => e
+        let expected = match (i % 5, result) {
+            (0 | 3, Err(StoreError::Query(e))) => e
                 .as_database_error()
                 .is_some_and(|e| e.is_unique_violation()),
             (1, Err(StoreError::NotFound { .. })) => true,
-            (2, Ok(())) => true,
+            (2 | 4, Ok(())) => true,
             _ => false,
         };
         assert!(expected, "write {i}: {result:?}");
     }
-    assert_eq!(db.count("SELECT COUNT(*) FROM messages").await, 40);
-    assert_eq!(db.count("SELECT COUNT(*) FROM message_events").await, 0);
+    assert_eq!(db.count("SELECT COUNT(*) FROM messages").await, 50);
+    assert_eq!(db.count("SELECT COUNT(*) FROM message_events").await, 20);
+    let old = store.message("01OLD3").await.unwrap().unwrap();
+    assert_eq!((old.status.as_str(), old.events.len()), ("queued", 0));
 }
 
 /// Two outcomes for one message at once (they may share a batch): both events are kept.
