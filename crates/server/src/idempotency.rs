@@ -27,15 +27,16 @@ pub fn fingerprint(body: &[u8]) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Feeds `value` with object keys sorted, so key order never matters.
+/// Feeds `value` with object keys sorted, so key order never matters. Strings and numbers are
+/// fed as JSON writes them, straight into the hasher.
 fn canonical(value: &Value, hasher: &mut Sha256) {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            keys.sort_unstable();
             hasher.update(b"{");
             for key in keys {
-                hasher.update(Value::String(key.clone()).to_string().as_bytes());
+                feed_json(key, hasher);
                 hasher.update(b":");
                 canonical(&map[key], hasher);
                 hasher.update(b",");
@@ -50,7 +51,25 @@ fn canonical(value: &Value, hasher: &mut Sha256) {
             }
             hasher.update(b"]");
         }
-        scalar => hasher.update(scalar.to_string().as_bytes()),
+        scalar => feed_json(scalar, hasher),
+    }
+}
+
+fn feed_json<T: serde::Serialize + ?Sized>(value: &T, hasher: &mut Sha256) {
+    // Writing into a hasher cannot fail, nor can serializing a string or a JSON value.
+    let _ = serde_json::to_writer(HashWriter(hasher), value);
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -74,6 +93,16 @@ mod tests {
         assert_ne!(a, fingerprint(br#"{"to":"+1","text":{"body":["x"]}}"#));
         assert_ne!(fingerprint(b"[1,2]"), fingerprint(b"[2,1]"));
         assert_ne!(fingerprint(b"\"1\""), fingerprint(b"1"));
+    }
+
+    /// Fingerprints are stored with their keys: a change would make every retry of a request
+    /// kept before an upgrade a 422.
+    #[test]
+    fn fingerprints_stay_what_they_were() {
+        assert_eq!(
+            fingerprint(br#"{"to":"+1","n":[1,2.5,true,null],"t":{"b":"x\"\u00fc"}}"#),
+            "85c5d032b63f5c9f57e1ca81d185c1d082a51859a9316daca97ec58547a328fa"
+        );
     }
 
     #[test]
