@@ -87,6 +87,16 @@ impl TestDb {
         n
     }
 
+    /// Runs `sql` directly, as an operator would.
+    pub async fn execute(&self, sql: &str) {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(self.url())
+            .await
+            .expect("connect to execute");
+        sqlx::query(sql).execute(&mut conn).await.expect("execute");
+        conn.close().await.expect("close");
+    }
+
     pub async fn remove(self) {
         if let TestDb::Postgres {
             admin_url, name, ..

@@ -329,6 +329,34 @@ pub async fn a_sent_message_completes_its_key_in_the_same_write(db: &TestDb) {
     );
 }
 
+/// Messages removed with SQL (retention, by hand) take their events with them, and only theirs.
+pub async fn deleting_messages_deletes_their_events(db: &TestDb) {
+    let store = db.open().await;
+    for id in ["01OLD1", "01OLD2", "01NEW1"] {
+        store
+            .record_sent(&message(id), &accepted(&format!("wamid.{id}"), T0), None)
+            .await
+            .unwrap();
+    }
+    let change = StatusChange {
+        status: "delivered".to_owned(),
+        at_ms: T0 + 10,
+        error: None,
+        dedup_key: "meta:wamid.01OLD1:delivered".to_owned(),
+    };
+    apply(&store, "01OLD1", &change).await;
+    assert_eq!(db.count("SELECT COUNT(*) FROM message_events").await, 4);
+    db.execute("DELETE FROM messages WHERE id LIKE '01OLD%'")
+        .await;
+    assert_eq!(db.count("SELECT COUNT(*) FROM messages").await, 1);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM message_events WHERE message_id = '01NEW1'")
+            .await,
+        1
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM message_events").await, 1);
+}
+
 pub async fn outcome_for_an_unknown_message_is_not_found(db: &TestDb) {
     let store = db.open().await;
     assert_not_found(store.record_outcome("01NOPE", &accepted("x", T0)).await);
