@@ -6,9 +6,9 @@
 //! ```
 //!
 //! `--tasks` callers at once (default 64, like the load benchmark's connections) each store a
-//! message and record its outcome (`insert_message` + `record_outcome`), with `--keys` also
-//! claiming and completing a unique idempotency key around them, until `--messages` messages are
-//! done. Without `--url` the store is a new SQLite file in a temporary directory. Prints
+//! message with its outcome (`record_sent`, as a synchronous send does), with `--keys` also
+//! claiming a unique idempotency key before it and completing it in the same write, until
+//! `--messages` messages are done. Without `--url` the store is a new SQLite file in a temporary directory. Prints
 //! messages per second, the latency of one message's writes (p50, p99), and this process's CPU
 //! time per message. Runs on two runtime threads, like a 2-CPU machine.
 
@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchboard_store::{NewMessage, SendOutcome, Store, StoredResponse};
+use switchboard_store::{KeyAnswer, NewMessage, SendOutcome, Store, StoredResponse};
 
 struct Args {
     url: Option<String>,
@@ -91,7 +91,6 @@ async fn one_message(store: &dyn Store, n: usize, keys: bool) {
             .await
             .expect("claim_key");
     }
-    store.insert_message(&message(&id)).await.expect("insert");
     let outcome = SendOutcome {
         status: "accepted".to_owned(),
         provider: Some("kaleyra".to_owned()),
@@ -100,21 +99,20 @@ async fn one_message(store: &dyn Store, n: usize, keys: bool) {
         error: None,
         at_ms: 1_790_000_000_010,
     };
+    let response = StoredResponse {
+        status: 202,
+        body: format!(r#"{{"message_id":"{id}","status":"accepted"}}"#).into_bytes(),
+        retry_after_secs: None,
+    };
+    let answer = keys.then_some(KeyAnswer {
+        client: "bench",
+        key: &key,
+        response: &response,
+    });
     store
-        .record_outcome(&id, &outcome)
+        .record_sent(&message(&id), &outcome, answer)
         .await
-        .expect("record_outcome");
-    if keys {
-        let response = StoredResponse {
-            status: 202,
-            body: format!(r#"{{"message_id":"{id}","status":"accepted"}}"#).into_bytes(),
-            retry_after_secs: None,
-        };
-        store
-            .complete_key("bench", &key, &response)
-            .await
-            .expect("complete_key");
-    }
+        .expect("record_sent");
 }
 
 fn main() {
