@@ -506,7 +506,6 @@ pub(crate) async fn insert_message(
     Ok(())
 }
 
-/// The send's outcome and its event; the status only moves while the message is `queued`.
 /// Keeps the answer under its key: how many keys that was (0 or 1).
 async fn complete_key(conn: &mut AnyConnection, answer: KeyAnswer<'_>) -> Result<u64, StoreError> {
     let updated = sqlx::query(
@@ -529,6 +528,7 @@ async fn complete_key(conn: &mut AnyConnection, answer: KeyAnswer<'_>) -> Result
     Ok(updated.rows_affected())
 }
 
+/// The send's outcome and its event; the status only moves while the message is `queued`.
 pub(crate) async fn write_outcome(
     conn: &mut AnyConnection,
     id: &str,
