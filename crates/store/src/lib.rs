@@ -15,6 +15,7 @@ mod rows;
 mod sql_queue;
 mod sql_store;
 mod sqlite;
+mod sqlite_checkpoint;
 mod sqlite_queue;
 #[cfg(feature = "test-support")]
 pub mod testing;
