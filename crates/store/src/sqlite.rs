@@ -48,10 +48,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// commit cost two `fsync`s per message sent.
 const SYNCHRONOUS: &str = "PRAGMA synchronous = NORMAL";
 /// A new database file is made of 1 KiB pages, not SQLite's default 4 KiB: a commit writes
-/// every page it changed to the log, and most of a message's pages are index pages it changes
-/// a few bytes of (the provider's message id lands anywhere in its index). Under load that was
-/// 4× the bytes written and synced, and the writes and syncs behind the commits pushed up the
-/// slowest answers (p99 7.6 ms with 4 KiB pages, 5.1–5.5 ms with 1 KiB, 5.7–6.4 ms with 2 KiB).
+/// every page it changed to the log whole, and most of a message's pages are index pages it
+/// changes a few bytes of (the provider's message id lands anywhere in its index). The bytes
+/// written and synced behind the commits pushed up the slowest answers under load (p99
+/// 7.6–9 ms with 4 KiB pages, 5.7–6.4 ms with 2 KiB, 5.1–5.5 ms with 1 KiB).
 const NEW_DATABASE_PAGE_SIZE: &str = "PRAGMA page_size = 1024";
 /// Read connections kept open between reads; more are opened while more reads run at once.
 const READERS_KEPT: usize = 4;
