@@ -853,40 +853,33 @@ fn apply(conn: &Connection, write: &Write, savepoints: Savepoints) -> Result<Don
                     .execute([expired_before_ms])?;
             }
             // This connection holds the write lock: the row cannot change between statements.
-            let inserted = conn
-                .prepare_cached(
-                    "INSERT INTO idempotency_keys (client, idempotency_key, fingerprint, state, \
-                     created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (client, idempotency_key) DO NOTHING",
-                )?
-                .execute(params![client, key, fingerprint, KEY_IN_FLIGHT, now_ms])?;
-            if inserted == 1 {
+            if insert_key(conn, client, key, fingerprint, *now_ms)? {
                 return Ok(Done::Claim(KeyClaim::Fresh));
             }
-            let taken_over = conn
+            // An expired key is claimed anew: its row (and with it its answer) goes, and the
+            // key gets a fresh row.
+            let expired = conn
                 .prepare_cached(
-                    "UPDATE idempotency_keys SET fingerprint = ?3, state = ?4, created_at = ?5, \
-                     response_status = NULL, response_body = NULL, retry_after_secs = NULL \
-                     WHERE client = ?1 AND idempotency_key = ?2 AND created_at < ?6",
+                    "DELETE FROM idempotency_keys \
+                     WHERE client = ?1 AND idempotency_key = ?2 AND created_at < ?3",
                 )?
-                .execute(params![
-                    client,
-                    key,
-                    fingerprint,
-                    KEY_IN_FLIGHT,
-                    now_ms,
-                    expired_before_ms
-                ])?;
-            if taken_over == 1 {
+                .execute(params![client, key, expired_before_ms])?;
+            if expired == 1 && insert_key(conn, client, key, fingerprint, *now_ms)? {
                 return Ok(Done::Claim(KeyClaim::Fresh));
             }
             let live = conn
                 .prepare_cached(
-                    "SELECT fingerprint, state, response_status, response_body, \
-                     retry_after_secs FROM idempotency_keys \
-                     WHERE client = ?1 AND idempotency_key = ?2",
+                    "SELECT k.fingerprint, \
+                     CASE WHEN a.key_id IS NULL THEN ?3 ELSE ?4 END, \
+                     a.status, a.body, a.retry_after_secs \
+                     FROM idempotency_keys AS k \
+                     LEFT JOIN idempotency_answers AS a ON a.key_id = k.id \
+                     WHERE k.client = ?1 AND k.idempotency_key = ?2",
                 )?
-                .query_row([client, key], IdempotencyRow::from_sqlite)
+                .query_row(
+                    params![client, key, KEY_IN_FLIGHT, KEY_DONE],
+                    IdempotencyRow::from_sqlite,
+                )
                 .optional()?;
             match live {
                 Some(row) => row.claim_for(fingerprint).map(Done::Claim),
@@ -899,10 +892,11 @@ fn apply(conn: &Connection, write: &Write, savepoints: Savepoints) -> Result<Don
         }
         Write::ReleaseKey { client, key } => {
             conn.prepare_cached(
-                "DELETE FROM idempotency_keys \
-                 WHERE client = ?1 AND idempotency_key = ?2 AND state = ?3",
+                "DELETE FROM idempotency_keys AS k \
+                 WHERE client = ?1 AND idempotency_key = ?2 \
+                 AND NOT EXISTS (SELECT 1 FROM idempotency_answers WHERE key_id = k.id)",
             )?
-            .execute(params![client, key, KEY_IN_FLIGHT])?;
+            .execute(params![client, key])?;
             Ok(Done::Unit)
         }
         Write::Enqueue(deliveries) => in_savepoint(conn, |conn| {
@@ -985,23 +979,43 @@ fn insert_message(conn: &Connection, m: &MessageInsert) -> Result<(), StoreError
     insert_row(conn, m, None)
 }
 
-/// Keeps the answer under its key: how many keys that was (0 or 1).
-fn complete_key(conn: &Connection, k: &KeyCompletion) -> Result<usize, StoreError> {
-    let updated = conn
+/// Claims `key` if no row holds it: whether it did.
+fn insert_key(
+    conn: &Connection,
+    client: &str,
+    key: &str,
+    fingerprint: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let inserted = conn
         .prepare_cached(
-            "UPDATE idempotency_keys SET state = ?3, response_status = ?4, \
-             response_body = ?5, retry_after_secs = ?6 \
-             WHERE client = ?1 AND idempotency_key = ?2",
+            "INSERT INTO idempotency_keys (client, idempotency_key, fingerprint, created_at) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (client, idempotency_key) DO NOTHING",
+        )?
+        .execute(params![client, key, fingerprint, now_ms])?;
+    Ok(inserted == 1)
+}
+
+/// Keeps the answer under its key (replacing one kept before, as a completion always did):
+/// how many keys that was (0 or 1). The answer has a row of its own, appended: the key's row
+/// is left as the claim wrote it.
+fn complete_key(conn: &Connection, k: &KeyCompletion) -> Result<usize, StoreError> {
+    let kept = conn
+        .prepare_cached(
+            "INSERT INTO idempotency_answers (key_id, status, body, retry_after_secs) \
+             SELECT id, ?3, ?4, ?5 FROM idempotency_keys \
+             WHERE client = ?1 AND idempotency_key = ?2 \
+             ON CONFLICT (key_id) DO UPDATE SET status = excluded.status, \
+             body = excluded.body, retry_after_secs = excluded.retry_after_secs",
         )?
         .execute(params![
             k.client,
             k.key,
-            KEY_DONE,
             k.status,
             k.body,
             k.retry_after_secs
         ])?;
-    Ok(updated)
+    Ok(kept)
 }
 
 /// A message with its send's outcome already known: one insert instead of an insert and an
@@ -1432,6 +1446,89 @@ fn is_in_memory(url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::is_in_memory;
+    use rusqlite::Connection;
+
+    /// A database made before the answers had a table of their own keeps every kept answer,
+    /// and its keys in flight stay in flight.
+    #[test]
+    fn kept_answers_move_to_their_own_table() {
+        let conn = Connection::open_in_memory().unwrap();
+        for schema in [
+            include_str!("../migrations/sqlite/0001_schema.sql"),
+            include_str!("../migrations/sqlite/0002_events_in_recorded_order.sql"),
+            include_str!("../migrations/sqlite/0003_queue.sql"),
+        ] {
+            conn.execute_batch(schema).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO idempotency_keys (client, idempotency_key, fingerprint, state, \
+             created_at, response_status, response_body, retry_after_secs) VALUES \
+             ('orders', 'done', 'fp-1', 'done', 10, 503, X'7B7D', 30), \
+             ('orders', 'flying', 'fp-2', 'in_flight', 20, NULL, NULL, NULL);",
+        )
+        .unwrap();
+        conn.execute_batch(include_str!(
+            "../migrations/sqlite/0004_idempotency_answers.sql"
+        ))
+        .unwrap();
+
+        let keys: Vec<(
+            String,
+            String,
+            i64,
+            Option<i64>,
+            Option<Vec<u8>>,
+            Option<i64>,
+        )> = conn
+            .prepare(
+                "SELECT k.idempotency_key, k.fingerprint, k.created_at, a.status, a.body, \
+                 a.retry_after_secs FROM idempotency_keys AS k \
+                 LEFT JOIN idempotency_answers AS a ON a.key_id = k.id ORDER BY k.id",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            keys,
+            [
+                (
+                    "done".into(),
+                    "fp-1".into(),
+                    10,
+                    Some(503),
+                    Some(b"{}".to_vec()),
+                    Some(30)
+                ),
+                ("flying".into(), "fp-2".into(), 20, None, None, None),
+            ]
+        );
+        // The age index is back, and a key's answer goes with its row.
+        conn.execute_batch("DELETE FROM idempotency_keys WHERE created_at < 15")
+            .unwrap();
+        let answers: i64 = conn
+            .query_row("SELECT COUNT(*) FROM idempotency_answers", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(answers, 0);
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id FROM idempotency_keys WHERE created_at < 1",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("idempotency_keys_by_age"), "{plan}");
+    }
 
     #[test]
     fn recognizes_in_memory_urls() {

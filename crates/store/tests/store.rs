@@ -54,6 +54,8 @@ on_every_backend!(
     key_with_another_body_is_a_mismatch,
     expired_key_is_taken_over,
     expired_keys_are_swept,
+    a_swept_keys_answer_is_not_inherited,
+    completing_a_key_again_keeps_the_last_answer,
     released_key_is_free_again,
     completing_an_unknown_key_is_not_found,
     keys_are_per_client,

@@ -593,6 +593,41 @@ pub async fn expired_keys_are_swept(db: &TestDb) {
     assert_eq!(db.count("SELECT COUNT(*) FROM idempotency_keys").await, 1);
 }
 
+/// A swept key's answer goes with it: a key claimed afterwards (which may be given the swept
+/// key's storage) is in flight, not a replay of the old answer.
+pub async fn a_swept_keys_answer_is_not_inherited(db: &TestDb) {
+    let store = db.open().await;
+    claim(&store, "orders", "old", "fp", T0).await;
+    complete(&store, "orders", "old", "old answer").await;
+    let later = T0 + 2 * DAY_MS;
+    assert_eq!(
+        claim(&store, "orders", "new", "fp", later).await,
+        KeyClaim::Fresh
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM idempotency_keys").await, 1);
+    assert_eq!(
+        claim(&store, "orders", "new", "fp", later).await,
+        KeyClaim::InFlight
+    );
+    assert_eq!(
+        claim(&store, "orders", "old", "fp", later).await,
+        KeyClaim::Fresh
+    );
+}
+
+/// A key completed twice (its first holder finishing after the key expired and was claimed
+/// again) keeps the last answer.
+pub async fn completing_a_key_again_keeps_the_last_answer(db: &TestDb) {
+    let store = db.open().await;
+    claim(&store, "orders", "k", "fp", T0).await;
+    complete(&store, "orders", "k", "first").await;
+    complete(&store, "orders", "k", "second").await;
+    assert_eq!(
+        claim(&store, "orders", "k", "fp", T0).await,
+        KeyClaim::Replay(response("second"))
+    );
+}
+
 pub async fn released_key_is_free_again(db: &TestDb) {
     let store = db.open().await;
     claim(&store, "orders", "k", "fp-a", T0).await;
