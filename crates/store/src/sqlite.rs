@@ -1448,6 +1448,16 @@ mod tests {
     use super::is_in_memory;
     use rusqlite::Connection;
 
+    /// Key, fingerprint, created_at; the answer's status, body and Retry-After.
+    type KeyWithAnswer = (
+        String,
+        String,
+        i64,
+        Option<i64>,
+        Option<Vec<u8>>,
+        Option<i64>,
+    );
+
     /// A database made before the answers had a table of their own keeps every kept answer,
     /// and its keys in flight stay in flight.
     #[test]
@@ -1472,14 +1482,7 @@ mod tests {
         ))
         .unwrap();
 
-        let keys: Vec<(
-            String,
-            String,
-            i64,
-            Option<i64>,
-            Option<Vec<u8>>,
-            Option<i64>,
-        )> = conn
+        let keys: Vec<KeyWithAnswer> = conn
             .prepare(
                 "SELECT k.idempotency_key, k.fingerprint, k.created_at, a.status, a.body, \
                  a.retry_after_secs FROM idempotency_keys AS k \
