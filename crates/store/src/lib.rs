@@ -17,7 +17,7 @@ mod sql_store;
 mod sqlite;
 mod sqlite_checkpoint;
 mod sqlite_queue;
-#[cfg(feature = "test-support")]
+#[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 mod writes;
 
