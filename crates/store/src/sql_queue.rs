@@ -506,5 +506,9 @@ mod tests {
             assert!(!plan.contains("Sort"), "{mode}:\n{plan}");
         }
         conn.close().await.unwrap();
+        let name = url.rsplit('/').next().unwrap_or_default();
+        let mut admin = PgConnection::connect(&admin_url).await.unwrap();
+        let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+        sqlx::raw_sql(&drop).execute(&mut admin).await.unwrap();
     }
 }
