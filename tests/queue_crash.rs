@@ -412,22 +412,24 @@ async fn two_processes_on_postgres_hand_each_message_over_once_within_one_budget
     let mut times: Vec<u64> = received.iter().map(|r| r.received_at_us).collect();
     times.sort_unstable();
     let most = max_in_window(&times, 1_000_000 - JITTER_US);
-    // One over the budget is allowed: a process's first hand-over after its start can come late
-    // and land close to the other's next slot. Two budgets (a per-process bucket) give ~20.
+    // One over the budget is allowed: a hand-over that starts late (the first after a process
+    // start, or any on a busy machine) can land close to the other's next slot. Two budgets (a
+    // per-process bucket) give ~20.
     assert!(
         most <= 11,
         "{most} hand-overs within 980 ms from two processes sharing a budget of 10/s; gaps (ms): {:?}",
         gaps_ms(&times)
     );
-    // Without each process's first hand-over: the first after a process start can come late
-    // (the known leftover above) and land next to the other's slot, which shortens the span
-    // without any two coming too close. The other 28 are paced by one budget: 27 gaps of
-    // 100 ms (two budgets would give about half that).
+    // One budget spreads the 28 hand-overs after each process's first over 27 gaps of 100 ms
+    // (2.7 s); two budgets would give about half that. A hand-over that starts late (the first
+    // after a process start, or any on a busy machine) can land next to the other process's
+    // next slot, which shortens the span by a gap without two coming closer than the window
+    // check above allows; up to three such are allowed here.
     let paced = without_each_first(&received, &phone_number_ids);
     let span = paced[paced.len() - 1] - paced[0];
     assert!(
-        span >= 2_700_000 * 98 / 100,
-        "{} hand-overs at 10/s span 2.7 s, not {} ms; gaps (ms): {:?}",
+        span >= 2_400_000,
+        "{} hand-overs at 10/s span at least 2.4 s, not {} ms; gaps (ms): {:?}",
         paced.len(),
         span / 1000,
         gaps_ms(&times)
