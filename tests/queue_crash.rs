@@ -190,18 +190,23 @@ fn gaps_ms(times: &[u64]) -> Vec<u64> {
     times.windows(2).map(|w| (w[1] - w[0]) / 1000).collect()
 }
 
+/// The sorted arrival times of the hand-overs made through `phone_number_id` (one process).
+fn arrivals_through(received: &[RecordedRequest], phone_number_id: &str) -> Vec<u64> {
+    let mut times: Vec<u64> = received
+        .iter()
+        .filter(|r| r.path.contains(&format!("/{phone_number_id}/")))
+        .map(|r| r.received_at_us)
+        .collect();
+    times.sort_unstable();
+    times
+}
+
 /// The sorted arrival times of `received`, leaving out the first hand-over of each phone number.
 fn without_each_first(received: &[RecordedRequest], phone_number_ids: &[&str]) -> Vec<u64> {
-    let mut times = Vec::new();
-    for id in phone_number_ids {
-        let mut own: Vec<u64> = received
-            .iter()
-            .filter(|r| r.path.contains(&format!("/{id}/")))
-            .map(|r| r.received_at_us)
-            .collect();
-        own.sort_unstable();
-        times.extend(own.into_iter().skip(1));
-    }
+    let mut times: Vec<u64> = phone_number_ids
+        .iter()
+        .flat_map(|id| arrivals_through(received, id).into_iter().skip(1))
+        .collect();
     times.sort_unstable();
     times
 }
@@ -401,12 +406,7 @@ async fn two_processes_on_postgres_hand_each_message_over_once_within_one_budget
 
     let by_process: Vec<usize> = phone_number_ids
         .iter()
-        .map(|id| {
-            received
-                .iter()
-                .filter(|r| r.path.contains(&format!("/{id}/")))
-                .count()
-        })
+        .map(|id| arrivals_through(&received, id).len())
         .collect();
     eprintln!("postgres: hand-overs by process: {by_process:?}");
     let mut times: Vec<u64> = received.iter().map(|r| r.received_at_us).collect();
