@@ -337,6 +337,67 @@ async fn serve_finishes_in_flight_requests_on(signal: &str) {
     sim.stop().await;
 }
 
+/// Log lines are gathered and written together, but none waits for more to come: a request's
+/// line reaches stderr while the gateway runs on, idle.
+#[tokio::test]
+async fn a_request_is_logged_at_once_while_the_gateway_runs() {
+    let sim = Simulator::start("127.0.0.1:0".parse().unwrap(), SimCredentials::sandbox())
+        .await
+        .unwrap();
+    let port = free_port();
+    let dir = tempdir("serve-logs-at-once");
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, serve_config(&sim, port)).unwrap();
+    let mut child = gateway_command("serve-logs-at-once")
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .env("BLACKBOX_ORDERS_TOKEN", "orders-token-value")
+        .env("BLACKBOX_META_TOKEN", "sim-meta-token")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut running = Running(child);
+    let (lines, logged) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let gateway = format!("http://127.0.0.1:{port}");
+    wait_for_200(&gateway, "/healthz").await;
+
+    let response = reqwest::Client::new()
+        .post(format!("{gateway}/v1/messages"))
+        .bearer_auth("orders-token-value")
+        .header("x-request-id", "logged-at-once")
+        .json(&json!({"to": "+14085551234", "type": "text", "text": {"body": "hello"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let line = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match logged.recv_timeout(left) {
+            Ok(line) if line.contains("logged-at-once") && line.contains("request done") => {
+                break line
+            }
+            Ok(_) => {}
+            Err(_) => panic!("the request's line did not reach stderr within 5 s"),
+        }
+    };
+    assert!(line.contains("status=202"), "{line}");
+    assert!(
+        running.0.try_wait().unwrap().is_none(),
+        "the gateway still runs"
+    );
+    sim.stop().await;
+}
+
 /// The binary, run in a directory of its own so that its default SQLite store lands there.
 fn gateway_command(name: &str) -> Command {
     let mut command = Command::new(BINARY);

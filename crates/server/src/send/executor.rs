@@ -66,6 +66,9 @@ impl Executor {
             // A redirect is an answer to classify, never a reason to re-send the message (and
             // its credentials) somewhere that is not configured.
             .redirect(reqwest::redirect::Policy::none())
+            // Nothing is sent again by the client itself (failover decides, docs/failover.md).
+            // With no retry at all, the request is not copied for a retry on every send.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .connect_timeout(Duration::from_secs(5))
