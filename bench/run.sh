@@ -4,6 +4,8 @@
 # wrk drives 64 keep-alive connections at a text message and measures, for each scenario:
 #   direct          wrk -> fake Kaleyra pod (the floor: no proxy at all)
 #   nginx           wrk -> nginx (proxy_pass, upstream keepalive) -> fake
+#   stack-floor     wrk -> actix-web -> reqwest -> fake, the body forwarded as it is: the
+#                   gateway's HTTP crates with none of its work (the most it could reach)
 #   gateway         wrk -> switchboard POST /v1/messages -> fake      (RUST_LOG unset: info)
 #   gateway-warn    the same with RUST_LOG=warn                        (the cost of info logs)
 #   gateway-memstore  diagnostic: the same with the store in memory    (the cost of durability)
@@ -202,7 +204,9 @@ build() {
   GATEWAY_BIN_GIVEN=${GATEWAY_BIN:-}
   GATEWAY_BIN=${GATEWAY_BIN:-$target_dir/release/switchboard}
   FAKE_BIN="$target_dir/release/fake-provider"
-  [[ -x "$GATEWAY_BIN" && -x "$FAKE_BIN" ]] || die "binaries missing under $target_dir/release"
+  FLOOR_BIN="$target_dir/release/stack-floor"
+  [[ -x "$GATEWAY_BIN" && -x "$FAKE_BIN" && -x "$FLOOR_BIN" ]] ||
+    die "binaries missing under $target_dir/release"
 }
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -615,6 +619,21 @@ scenario_nginx() {
   mapfile -t workers < <(pgrep -P "$master")
   measured nginx "nginx (master + ${#workers[@]} workers)" "" -- "$master" "${workers[@]}"
   stop "$master"
+  stop "$FAKE_PID"
+}
+
+# The gateway's HTTP stack alone (crates/bench/src/bin/stack-floor.rs), on the gateway's port
+# and under the gateway's load.
+scenario_floor() {
+  start_fake stack-floor
+  start stack-floor "$FLOOR_BIN" --listen "127.0.0.1:$GATEWAY_PORT" \
+    --upstream "http://127.0.0.1:$FAKE_PORT$KALEYRA_PATH"
+  local floor=$started
+  wait_for_port "$GATEWAY_PORT" "$floor" stack-floor
+  URL="http://127.0.0.1:$GATEWAY_PORT" LUA="$tmp/gateway.lua"
+  run_wrk stack-floor-warmup "$URL" "$LUA" "$WARMUP"
+  measured stack-floor "stack-floor" "actix-web in, reqwest out, nothing else" -- "$floor"
+  stop "$floor"
   stop "$FAKE_PID"
 }
 
@@ -1060,6 +1079,7 @@ main() {
 
   scenario_direct
   scenario_nginx
+  scenario_floor
   if [[ -n "$ONLY" ]]; then
     local only
     for only in $ONLY; do
