@@ -1,6 +1,6 @@
 /// Many small, short-lived allocations per request (bodies, JSON values, headers): mimalloc's
 /// thread-local free lists serve them with less work than the system allocator
-/// (bench/RESULTS.md, "Profile").
+/// (bench/RESULTS.md, "Earlier run: one write per message, mimalloc, LTO").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
