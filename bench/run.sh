@@ -156,6 +156,24 @@ cpu_ticks() {
   echo "$total"
 }
 
+# thread_ticks PID: "name ticks" per thread name of PID (threads of one name summed: the HTTP
+# workers, say), CPU ticks so far.
+thread_ticks() {
+  local task
+  for task in /proc/"$1"/task/*; do
+    printf '%s %s\n' "$(tr ' ' '_' <"$task/comm" 2>/dev/null)" \
+      "$(sed 's/^.*) //' "$task/stat" 2>/dev/null | awk '{print $12 + $13}')"
+  done | awk 'NF == 2 {t[$1] += $2} END {for (n in t) print n, t[n]}' | sort
+}
+
+# threads_per_request BEFORE AFTER REQUESTS: "name µs, …" per request for each thread name that
+# used CPU between two thread_ticks snapshots, the busiest first.
+threads_per_request() {
+  join <(echo "$1") <(echo "$2") |
+    awk -v hz="$CLK_TCK" -v n="$3" 'n > 0 && $3 > $2 {printf "%s %.1f\n", $1, ($3 - $2) / hz * 1e6 / n}' |
+    sort -k2 -rn | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}'
+}
+
 # Context switches (voluntary + involuntary) so far, summed over every thread of the given pids.
 ctx_switches() {
   local pid total=0 n
@@ -591,11 +609,17 @@ pod_in_status() {
 # measured NAME LABEL NOTE -- PIDS...: runs wrk for DURATION against $URL with $LUA and records
 # the run with the peak RSS, CPU time and context switches of PIDS over it.
 measured() {
-  local name=$1 label=$2 note=$3 cpu0 ctx0
+  local name=$1 label=$2 note=$3 cpu0 ctx0 threads0 threads
   shift 4
   cpu0=$(cpu_ticks "$@")
   ctx0=$(ctx_switches "$@")
+  threads0=$(thread_ticks "$1")
   run_wrk "$name" "$URL" "$LUA" "$DURATION"
+  threads=$(threads_per_request "$threads0" "$(thread_ticks "$1")" "$W_requests")
+  # A process of several threads (the gateway, stack-floor): where its CPU went.
+  if [[ $# == 1 && "$threads" == *,* ]]; then
+    note="${note:+$note; }CPU µs per request by thread: $threads"
+  fi
   record "$name" "$label" "$(peak_rss_kib "$@")" $(($(cpu_ticks "$@") - cpu0)) \
     $(($(ctx_switches "$@") - ctx0)) "$note"
 }
