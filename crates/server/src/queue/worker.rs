@@ -13,7 +13,7 @@ use crate::state::AppState;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use switchboard_core::event::MessageStatus;
 use switchboard_core::{parse_message, validate, ErrorCode, ValidationPolicy};
 use switchboard_store::{Claimed, QueueClaim, QueueFinish, QueuedMessage, SendOutcome, Slotted};
@@ -37,6 +37,13 @@ const SWEEP_LIMIT: u32 = 500;
 const GAP_MEMORY_MS: i64 = 60_000;
 /// How often a recorded outcome that the store refused is written again, at most.
 const FINISH_ATTEMPTS: u32 = 10;
+/// Counting the queue for its gauges reads an index entry per queued message: on a long queue
+/// that is tens of milliseconds of the store's time (PostgreSQL, 460,000 queued: 37 ms;
+/// bench/RESULTS.md), just when the store is busiest. A count is followed by this many times
+/// its duration without one (counting takes at most 1% of the time) …
+const COUNT_SPACING: u32 = 100;
+/// … and the gauges are never older than this.
+const COUNT_AT_LEAST_EVERY: Duration = Duration::from_secs(60);
 
 /// Until the gateway's state is dropped or the queue is told to stop.
 pub async fn run(state: Weak<AppState>) {
@@ -321,9 +328,11 @@ async fn finish_hand_over(state: &AppState, owner: &str, id: &str, finish: &Queu
 }
 
 /// Every tick: renews this replica's leases, ends lost hand-overs, expires messages, counts the
-/// queue; now and then forgets old per-recipient gaps.
+/// queue (less often when counting is slow, [`count_pause`]); now and then forgets old
+/// per-recipient gaps.
 async fn maintain(state: Weak<AppState>, owner: String) {
     let mut ticks: u64 = 0;
+    let mut next_count = Instant::now();
     loop {
         let Some(tick) = state.upgrade().map(|s| {
             Duration::from_millis((lease_ms(&s.settings().queue) / 3).clamp(1, 1000) as u64)
@@ -350,17 +359,27 @@ async fn maintain(state: Weak<AppState>, owner: String) {
                 .recipient_pacing
                 .forget_before((now - GAP_MEMORY_MS) * 1000);
         }
-        match state.store.queue_stats(now).await {
-            Ok(stats) => state.metrics.queue_depth(
-                settings.senders.keys().map(String::as_str),
-                &stats.queued_by_sender,
-                stats
-                    .oldest_due_ms
-                    .map_or(0.0, |due| (now - due).max(0) as f64 / 1000.0),
-            ),
-            Err(error) => tracing::warn!(%error, "queue not counted"),
+        if Instant::now() >= next_count {
+            let started = Instant::now();
+            match state.store.queue_stats(now).await {
+                Ok(stats) => state.metrics.queue_depth(
+                    settings.senders.keys().map(String::as_str),
+                    &stats.queued_by_sender,
+                    stats
+                        .oldest_due_ms
+                        .map_or(0.0, |due| (now - due).max(0) as f64 / 1000.0),
+                ),
+                Err(error) => tracing::warn!(%error, "queue not counted"),
+            }
+            next_count = started + count_pause(started.elapsed());
         }
     }
+}
+
+/// How long after a count that took `took` the queue is counted again: at the next tick while
+/// counting is quick, and later when the queue is so long that counting is not.
+fn count_pause(took: Duration) -> Duration {
+    took.saturating_mul(COUNT_SPACING).min(COUNT_AT_LEAST_EVERY)
 }
 
 /// Hand-overs whose replica stopped renewing them died with it mid-send: the provider may or
@@ -409,5 +428,27 @@ async fn expire(state: &AppState, now: i64) {
             }
         }
         Err(error) => tracing::warn!(%error, "queued messages not expired"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quick_count_is_repeated_at_the_next_tick_a_slow_one_later_and_at_least_every_minute() {
+        // 5 ms: the next count is due within the second, that is at the next tick.
+        assert_eq!(
+            count_pause(Duration::from_millis(5)),
+            Duration::from_millis(500)
+        );
+        // 37 ms (460,000 queued on PostgreSQL): 3.7 s without counting.
+        assert_eq!(
+            count_pause(Duration::from_millis(37)),
+            Duration::from_millis(3700)
+        );
+        // However slow, the gauges are at most a minute old.
+        assert_eq!(count_pause(Duration::from_secs(2)), COUNT_AT_LEAST_EVERY);
+        assert_eq!(count_pause(Duration::MAX), COUNT_AT_LEAST_EVERY);
     }
 }
