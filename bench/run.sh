@@ -1111,8 +1111,10 @@ main() {
         gateway) scenario_gateway gateway ;;
         keys) scenario_keys ;;
         postgres) scenario_postgres ;;
+        pod-down) scenario_pod_down ;;
+        pod-blackholed) scenario_blackhole ;;
         async | batch) [[ -n "${async_done:-}" ]] || { scenario_async_all; async_done=1; } ;;
-        *) die "ONLY: unknown scenario $only (gateway, keys, postgres, async, batch)" ;;
+        *) die "ONLY: unknown scenario $only (gateway, keys, postgres, pod-down, pod-blackholed, async, batch)" ;;
       esac
     done
     write_report
