@@ -742,7 +742,8 @@ WITH claimed AS (
     ON CONFLICT (client, idempotency_key) DO NOTHING
     RETURNING client, idempotency_key
 ), new_messages AS (
-    -- `sent`: a message recorded with its send's outcome (`record_sent`), whose event follows.
+    -- `sent`: a message recorded with its send's outcome (`record_sent`), kept in its row as
+    -- its first event.
     SELECT * FROM UNNEST($6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
         $11::text[], $12::text[], $13::text[], $14::text[], $15::int8[], $28::text[],
         $29::text[], $30::text[], $31::text[], $32::int8[], $33::bool[]) WITH ORDINALITY
@@ -750,19 +751,15 @@ WITH claimed AS (
             created_at, provider, endpoint, provider_message_id, error, updated_at, sent, n)
 ), inserted AS (
     INSERT INTO messages (id, client, recipient, sender, message_type, refs, callback_url, route,
-        status, provider, endpoint, provider_message_id, error, created_at, updated_at)
+        status, provider, endpoint, provider_message_id, error, created_at, updated_at,
+        first_event_status, first_event_at, first_event_error)
     SELECT id, client, recipient, sender, message_type, refs, callback_url, route, status,
-        provider, endpoint, provider_message_id, error, created_at, updated_at
+        provider, endpoint, provider_message_id, error, created_at, updated_at,
+        CASE WHEN sent THEN status END, CASE WHEN sent THEN updated_at END,
+        CASE WHEN sent THEN error END
     FROM new_messages
     ON CONFLICT (id) DO NOTHING
     RETURNING id
-), sent_events AS (
-    INSERT INTO message_events (message_id, status, occurred_at, error)
-    SELECT t.id, t.status, t.updated_at, t.error
-    FROM new_messages AS t JOIN inserted ON inserted.id = t.id
-    WHERE t.sent
-    ORDER BY t.n
-    RETURNING message_id
 ), outcome AS (
     SELECT * FROM UNNEST($16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
         $21::text[], $22::int8[]) WITH ORDINALITY

@@ -8,7 +8,7 @@ use crate::{Delivery, KeyClaim, MessageRecord, StoreError, StoredEvent, StoredRe
 /// Column list matching [`MessageRow`].
 pub(crate) const MESSAGE_COLUMNS: &str = "id, client, recipient, sender, message_type, refs, \
      callback_url, route, provider, endpoint, provider_message_id, status, error, created_at, \
-     updated_at";
+     updated_at, first_event_status, first_event_at, first_event_error";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct MessageRow {
@@ -27,6 +27,11 @@ pub(crate) struct MessageRow {
     error: Option<String>,
     created_at: i64,
     updated_at: i64,
+    // A message recorded with its send's outcome keeps that first event in its row; its other
+    // events are rows of `message_events`.
+    first_event_status: Option<String>,
+    first_event_at: Option<i64>,
+    first_event_error: Option<String>,
 }
 
 impl MessageRow {
@@ -48,6 +53,9 @@ impl MessageRow {
             error: row.get(12)?,
             created_at: row.get(13)?,
             updated_at: row.get(14)?,
+            first_event_status: row.get(15)?,
+            first_event_at: row.get(16)?,
+            first_event_error: row.get(17)?,
         })
     }
 
@@ -55,7 +63,29 @@ impl MessageRow {
         &self.id
     }
 
-    pub(crate) fn into_record(self, events: Vec<StoredEvent>) -> Result<MessageRecord, StoreError> {
+    /// The record, with `later_events` (from `message_events`, in order) after the first event
+    /// kept in the row.
+    pub(crate) fn into_record(
+        self,
+        later_events: Vec<StoredEvent>,
+    ) -> Result<MessageRecord, StoreError> {
+        let events = match (self.first_event_status, self.first_event_at) {
+            (Some(status), Some(at_ms)) => {
+                let first = StoredEvent {
+                    status,
+                    at_ms,
+                    error: parse_optional_json(self.first_event_error)?,
+                };
+                std::iter::once(first).chain(later_events).collect()
+            }
+            (None, None) => later_events,
+            _ => {
+                return Err(StoreError::corrupt(
+                    "message's first event",
+                    "a status without a time or a time without a status",
+                ))
+            }
+        };
         Ok(MessageRecord {
             refs: parse_optional_json(self.refs)?,
             route: serde_json::from_str(&self.route)

@@ -96,7 +96,7 @@ impl SqlStore {
         else {
             return Ok(None);
         };
-        let events = sqlx::query_as::<_, EventRow>(
+        let later_events = sqlx::query_as::<_, EventRow>(
             "SELECT status, occurred_at, error FROM message_events \
              WHERE message_id = $1 ORDER BY seq",
         )
@@ -106,7 +106,7 @@ impl SqlStore {
         .into_iter()
         .map(StoredEvent::try_from)
         .collect::<Result<_, _>>()?;
-        row.into_record(events).map(Some)
+        row.into_record(later_events).map(Some)
     }
 
     /// Deletes idempotency keys past their TTL, at most once a minute.

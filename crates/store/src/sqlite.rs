@@ -1018,14 +1018,14 @@ fn complete_key(conn: &Connection, k: &KeyCompletion) -> Result<usize, StoreErro
     Ok(kept)
 }
 
-/// A message with its send's outcome already known: one insert instead of an insert and an
-/// update, and its event.
+/// A message with its send's outcome already known: one insert instead of an insert, an update
+/// and an event's row. The outcome is the message's first event, kept in its row.
 fn insert_sent(conn: &Connection, m: &MessageInsert, o: &OutcomeUpdate) -> Result<(), StoreError> {
-    insert_row(conn, m, Some(o))?;
-    append_event(conn, &m.id, &o.status, o.at_ms, o.error.as_deref())
+    insert_row(conn, m, Some(o))
 }
 
-/// The message's row: `queued` (or what `m` says) until an outcome is given.
+/// The message's row: `queued` (or what `m` says) until an outcome is given; an outcome given
+/// is also the first event.
 fn insert_row(
     conn: &Connection,
     m: &MessageInsert,
@@ -1034,8 +1034,9 @@ fn insert_row(
     conn.prepare_cached(
         "INSERT INTO messages (id, client, recipient, sender, message_type, refs, \
          callback_url, route, status, provider, endpoint, provider_message_id, error, \
-         created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+         created_at, updated_at, first_event_status, first_event_at, first_event_error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+         ?16, ?17, ?13)",
     )?
     .execute(params![
         m.id,
@@ -1052,7 +1053,9 @@ fn insert_row(
         o.and_then(|o| o.provider_message_id.as_deref()),
         o.and_then(|o| o.error.as_deref()),
         m.created_at_ms,
-        o.map_or(m.created_at_ms, |o| o.at_ms)
+        o.map_or(m.created_at_ms, |o| o.at_ms),
+        o.map(|o| &o.status),
+        o.map(|o| o.at_ms)
     ])?;
     Ok(())
 }
@@ -1189,7 +1192,7 @@ fn load_message(
     else {
         return Ok(None);
     };
-    let events = conn
+    let later_events = conn
         .prepare_cached(
             "SELECT status, occurred_at, error FROM message_events \
              WHERE message_id = ?1 ORDER BY seq",
@@ -1197,7 +1200,7 @@ fn load_message(
         .query_map([row.id()], EventRow::from_sqlite)?
         .map(|event| StoredEvent::try_from(event?))
         .collect::<Result<_, _>>()?;
-    row.into_record(events).map(Some)
+    row.into_record(later_events).map(Some)
 }
 
 /// Read-only connections to the database file, opened as needed, a few kept.

@@ -173,9 +173,26 @@ async fn a_failing_write_leaves_the_others_in_its_batch(db: &TestDb) {
         assert!(expected, "write {i}: {result:?}");
     }
     assert_eq!(db.count("SELECT COUNT(*) FROM messages").await, 50);
-    assert_eq!(db.count("SELECT COUNT(*) FROM message_events").await, 20);
-    let old = store.message("01OLD3").await.unwrap().unwrap();
-    assert_eq!((old.status.as_str(), old.events.len()), ("queued", 0));
+    // Each message sent has its one event, kept in its row; a refused write left none.
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM messages WHERE first_event_status IS NOT NULL")
+            .await,
+        20
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM message_events").await, 0);
+    for i in (4..100).step_by(5) {
+        let sent = store.message(&format!("01SENT{i}")).await.unwrap().unwrap();
+        let events: Vec<_> = sent.events.iter().map(|e| e.status.as_str()).collect();
+        assert_eq!(events, ["accepted"], "01SENT{i}");
+    }
+    for id in ["01OLD3", "01OLD8"] {
+        let old = store.message(id).await.unwrap().unwrap();
+        assert_eq!(
+            (old.status.as_str(), old.events.len()),
+            ("queued", 0),
+            "{id}"
+        );
+    }
 }
 
 /// Two outcomes for one message at once (they may share a batch): both events are kept.

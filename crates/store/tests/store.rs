@@ -41,6 +41,7 @@ on_every_backend!(
     outcome_for_an_unknown_message_is_not_found,
     duplicate_message_id_is_refused,
     events_come_in_the_order_recorded,
+    a_message_with_every_event_apart_reads_as_before,
     message_found_by_provider_id,
     status_advances_and_never_moves_back,
     failed_status_keeps_its_error,

@@ -338,14 +338,17 @@ pub async fn deleting_messages_deletes_their_events(db: &TestDb) {
             .await
             .unwrap();
     }
-    let change = StatusChange {
-        status: "delivered".to_owned(),
-        at_ms: T0 + 10,
-        error: None,
-        dedup_key: "meta:wamid.01OLD1:delivered".to_owned(),
-    };
-    apply(&store, "01OLD1", &change).await;
-    assert_eq!(db.count("SELECT COUNT(*) FROM message_events").await, 4);
+    // Each message's first event is in its row; the later ones are rows of their own.
+    for id in ["01OLD1", "01OLD2", "01NEW1"] {
+        let change = StatusChange {
+            status: "delivered".to_owned(),
+            at_ms: T0 + 10,
+            error: None,
+            dedup_key: format!("meta:wamid.{id}:delivered"),
+        };
+        apply(&store, id, &change).await;
+    }
+    assert_eq!(db.count("SELECT COUNT(*) FROM message_events").await, 3);
     db.execute("DELETE FROM messages WHERE id LIKE '01OLD%'")
         .await;
     assert_eq!(db.count("SELECT COUNT(*) FROM messages").await, 1);
@@ -355,6 +358,9 @@ pub async fn deleting_messages_deletes_their_events(db: &TestDb) {
         1
     );
     assert_eq!(db.count("SELECT COUNT(*) FROM message_events").await, 1);
+    let kept = stored(&store, "01NEW1").await;
+    let events: Vec<_> = kept.events.iter().map(|e| e.status.as_str()).collect();
+    assert_eq!(events, ["accepted", "delivered"]);
 }
 
 pub async fn outcome_for_an_unknown_message_is_not_found(db: &TestDb) {
@@ -368,31 +374,67 @@ pub async fn duplicate_message_id_is_refused(db: &TestDb) {
     assert!(store.insert_message(&message("01D")).await.is_err());
 }
 
+/// Whether the acceptance is written with the message (`record_sent`: the first event kept in
+/// the message's row) or after it (`record_outcome`: an event row of its own), the history is
+/// the same.
 pub async fn events_come_in_the_order_recorded(db: &TestDb) {
     let store = db.open().await;
     insert(&store, "01E").await;
     accept(&store, "01E", "wamid.e", T0 + 10).await;
-    // Webhooks arrive out of order, one carries a time before the acceptance (the provider's
-    // clock is behind), two carry the same time: the history is the order of arrival, each
-    // event with the time its source gave.
-    for (status, at) in [
-        ("read", T0 + 300),
-        ("sent", T0 - 5_000),
-        ("delivered", T0 + 100),
-        ("sent", T0 + 100),
-    ] {
-        apply(&store, "01E", &change("01E", status, at)).await;
+    store
+        .record_sent(&message("01S"), &accepted("wamid.s", T0 + 10), None)
+        .await
+        .unwrap();
+    for id in ["01E", "01S"] {
+        // Webhooks arrive out of order, one carries a time before the acceptance (the
+        // provider's clock is behind), two carry the same time: the history is the order of
+        // arrival, each event with the time its source gave.
+        for (status, at) in [
+            ("read", T0 + 300),
+            ("sent", T0 - 5_000),
+            ("delivered", T0 + 100),
+            ("sent", T0 + 100),
+        ] {
+            apply(&store, id, &change(id, status, at)).await;
+        }
+        assert_eq!(
+            stored(&store, id).await.events,
+            [
+                event("accepted", T0 + 10),
+                event("read", T0 + 300),
+                event("sent", T0 - 5_000),
+                event("delivered", T0 + 100),
+                event("sent", T0 + 100),
+            ],
+            "{id}"
+        );
     }
+}
+
+/// A message written before first events were kept in the message's row has all its events as
+/// rows of their own, and reads as it always did.
+pub async fn a_message_with_every_event_apart_reads_as_before(db: &TestDb) {
+    let store = db.open().await;
+    insert(&store, "01OLD").await;
+    db.execute(&format!(
+        "INSERT INTO message_events (message_id, status, occurred_at, error) VALUES \
+         ('01OLD', 'failed', {}, '{{\"code\":\"recipient_unreachable\"}}'), \
+         ('01OLD', 'delivered', {}, NULL)",
+        T0 + 1,
+        T0 + 2
+    ))
+    .await;
+    let old = stored(&store, "01OLD").await;
+    assert_eq!(old.events.len(), 2);
     assert_eq!(
-        stored(&store, "01E").await.events,
-        [
-            event("accepted", T0 + 10),
-            event("read", T0 + 300),
-            event("sent", T0 - 5_000),
-            event("delivered", T0 + 100),
-            event("sent", T0 + 100),
-        ]
+        (old.events[0].status.as_str(), old.events[0].at_ms),
+        ("failed", T0 + 1)
     );
+    assert_eq!(
+        old.events[0].error,
+        Some(json!({"code": "recipient_unreachable"}))
+    );
+    assert_eq!(old.events[1], event("delivered", T0 + 2));
 }
 
 pub async fn message_found_by_provider_id(db: &TestDb) {
