@@ -15,6 +15,7 @@
 #   gateway-postgres  the same with PostgreSQL as the store (a fresh database)
 #   pod-down        kaleyra/in is a closed port; sg and eu answer
 #   pod-blackholed  kaleyra/in accepts and never answers; measured once its circuit is open
+#   nginx-again     nginx once more: the faster of its two runs is the reference of every ratio
 #   async           the same message with Prefer: respond-async, spread over ASYNC_SENDERS
 #                   senders of max_per_second 1000 each: 202 queued per second, then how fast
 #                   the queue drains to the fake (depth and hand-overs per second over time)
@@ -548,10 +549,25 @@ scenarios=()
 
 ms() { awk -v us="$1" 'BEGIN {printf "%.2f", us / 1000}'; }
 
-# ratio NAME: the run's throughput as a multiple of nginx's ("-" for direct and nginx).
+# nginx runs twice, first and after the synchronous gateway rows: one disturbance of the
+# machine during one nginx run would otherwise flatter every ratio. The faster of its runs so
+# far is the reference.
+NGINX_REF=nginx
+
+# ratio NAME: the run's throughput as a multiple of the reference nginx run's ("-" for direct
+# and nginx).
 ratio() {
-  [[ "$1" == direct || "$1" == nginx || -z "${R_rps[nginx]:-}" ]] && { echo "-"; return; }
-  awk -v a="${R_rps[$1]}" -v b="${R_rps[nginx]}" 'BEGIN {printf "%.2f×", a / b}'
+  [[ "$1" == direct || "$1" == nginx* || -z "${R_rps[$NGINX_REF]:-}" ]] && { echo "-"; return; }
+  awk -v a="${R_rps[$1]}" -v b="${R_rps[$NGINX_REF]}" 'BEGIN {printf "%.2f×", a / b}'
+}
+
+# Makes the faster of the nginx runs so far the reference.
+pick_nginx_ref() {
+  local name
+  for name in nginx nginx-again; do
+    [[ -n "${R_rps[$name]:-}" ]] && ((R_rps[$name] > R_rps[$NGINX_REF])) && NGINX_REF=$name
+  done
+  return 0
 }
 
 # record NAME PROCESS_LABEL RSS_KIB CPU_TICKS CTX_SWITCHES [NOTE]: stores the last wrk run.
@@ -632,18 +648,20 @@ scenario_direct() {
   stop "$FAKE_PID"
 }
 
-scenario_nginx() {
-  start_fake nginx
+scenario_nginx() { # [NAME]
+  local name=${1:-nginx}
+  start_fake "$name"
   write_nginx_conf
   start nginx nginx -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf"
   local master=$started workers
   wait_for_port "$NGINX_PORT" "$master" nginx
   URL="http://127.0.0.1:$NGINX_PORT" LUA="$tmp/kaleyra.lua"
-  run_wrk nginx-warmup "$URL" "$LUA" "$WARMUP"
+  run_wrk "$name-warmup" "$URL" "$LUA" "$WARMUP"
   mapfile -t workers < <(pgrep -P "$master")
-  measured nginx "nginx (master + ${#workers[@]} workers)" "" -- "$master" "${workers[@]}"
+  measured "$name" "nginx (master + ${#workers[@]} workers)" "" -- "$master" "${workers[@]}"
   stop "$master"
   stop "$FAKE_PID"
+  pick_nginx_ref
 }
 
 # The gateway's HTTP stack alone (crates/bench/src/bin/stack-floor.rs), on the gateway's port
@@ -832,7 +850,7 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (a - b) / b * 100}'; }
 below() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (b - a) / b * 100}'; }
 
 evaluate() {
-  local gw=${R_rps[gateway]} ng=${R_rps[nginx]} share
+  local gw=${R_rps[gateway]} ng=${R_rps[$NGINX_REF]} share
   # The durable path (issue: group commit and a lean hot path).
   share=$(awk -v a="$gw" -v b="$ng" 'BEGIN {printf "%.2f", a / b}')
   if awk -v s="$share" 'BEGIN {exit !(s >= 0.5)}'; then
@@ -863,7 +881,7 @@ evaluate() {
   else
     target "throughput ≥ nginx's" 0 "$gw vs $ng req/s: missed by $(below "$gw" "$ng")%"
   fi
-  local np=${R_p99[nginx]}
+  local np=${R_p99[$NGINX_REF]}
   if ((gp <= np)); then
     target "p99 ≤ nginx's" 1 "$(ms "$gp") vs $(ms "$np") ms"
   else
@@ -1052,7 +1070,7 @@ $table
   and the answer kept with the message's record), compared with **gateway-keyless**, which
   sends the same unique value under a header the gateway ignores (wrk's Lua for a value per
   request costs wrk CPU, which it shares with the gateway here); **gateway-postgres** the same with PostgreSQL as the store, a new
-  database on ${PG_SETTINGS:-the server}. **× nginx** is each row's throughput over nginx's.
+  database on ${PG_SETTINGS:-the server}. **× nginx** is each row's throughput over nginx's: over the faster of its two runs, **nginx** first and **nginx-again** after the synchronous gateway rows (here $NGINX_REF), so that one disturbance of the machine during an nginx run cannot flatter the ratios; the targets compare with that run too.
 - **pod-down**: kaleyra/in is a closed port; the window starts with every circuit closed, so it
   includes the first $FAILURE_THRESHOLD failovers, the circuit opening and its half-open probes (open_secs 5).
   kaleyra/in after the run: \`$POD_DOWN_STATUS\`.
@@ -1117,6 +1135,7 @@ main() {
         *) die "ONLY: unknown scenario $only (gateway, keys, postgres, pod-down, pod-blackholed, async, batch)" ;;
       esac
     done
+    scenario_nginx nginx-again
     write_report
     succeeded=1
     return 0
@@ -1128,6 +1147,7 @@ main() {
   scenario_postgres
   scenario_pod_down
   scenario_blackhole
+  scenario_nginx nginx-again
   scenario_async_all
   if [[ -n "${BASELINE_BIN:-}" ]]; then
     # Another build of the gateway (e.g. an earlier commit), healthy, at both log levels.
