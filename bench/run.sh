@@ -35,8 +35,8 @@
 # GATEWAY_BIN (benchmark another switchboard binary), BASELINE_BIN and BASELINE_LABEL (also run
 # the healthy gateway scenarios with a second binary, e.g. an earlier commit, for comparison),
 # ASYNC_SENDERS (8), BATCH_CONNECTIONS (4), DRAIN_TIMEOUT (120, seconds), ONLY (scenarios to
-# run after direct, nginx and stack-floor, space-separated, e.g. "keys async"; targets are
-# then not evaluated), SKIP_INSTALL=1, SKIP_BUILD=1, KEEP_TMP=1, CARGO_TARGET_DIR.
+# run after direct, nginx and stack-floor, and before nginx-again, space-separated, e.g.
+# "keys async"; targets are then not evaluated), SKIP_INSTALL=1, SKIP_BUILD=1, KEEP_TMP=1, CARGO_TARGET_DIR.
 
 set -euo pipefail
 
