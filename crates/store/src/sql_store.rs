@@ -164,8 +164,7 @@ impl Store for SqlStore {
         key: Option<KeyAnswer<'_>>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        insert_message(&mut tx, m).await?;
-        write_outcome(&mut tx, &m.id, outcome).await?;
+        insert_sent(&mut tx, m, outcome).await?;
         if let Some(key) = key {
             complete_key(&mut tx, key).await?;
         }
@@ -484,12 +483,34 @@ pub(crate) async fn insert_message(
     conn: &mut AnyConnection,
     m: &NewMessage,
 ) -> Result<(), StoreError> {
+    insert_row(conn, m, None).await
+}
+
+/// A message with its send's outcome: the same row the writer's batch writes.
+async fn insert_sent(
+    conn: &mut AnyConnection,
+    m: &NewMessage,
+    outcome: &SendOutcome,
+) -> Result<(), StoreError> {
+    insert_row(conn, m, Some(outcome)).await
+}
+
+/// The message's row: `queued` (or what `m` says) until an outcome is given; an outcome given
+/// is also the first event, kept in the row.
+async fn insert_row(
+    conn: &mut AnyConnection,
+    m: &NewMessage,
+    outcome: Option<&SendOutcome>,
+) -> Result<(), StoreError> {
     let route =
         serde_json::to_string(&m.route).map_err(|e| StoreError::corrupt("message route", e))?;
+    let status = outcome.map_or(&m.status, |o| &o.status);
     sqlx::query(
         "INSERT INTO messages (id, client, recipient, sender, message_type, refs, \
-         callback_url, route, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+         callback_url, route, status, provider, endpoint, provider_message_id, error, \
+         created_at, updated_at, first_event_status, first_event_at, first_event_error) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $13)",
     )
     .bind(&m.id)
     .bind(&m.client)
@@ -499,8 +520,15 @@ pub(crate) async fn insert_message(
     .bind(json_text(m.refs.as_ref()))
     .bind(&m.callback_url)
     .bind(route)
-    .bind(&m.status)
+    .bind(status)
+    .bind(outcome.and_then(|o| o.provider.as_deref()))
+    .bind(outcome.and_then(|o| o.endpoint.as_deref()))
+    .bind(outcome.and_then(|o| o.provider_message_id.as_deref()))
+    .bind(outcome.and_then(|o| json_text(o.error.as_ref())))
     .bind(m.created_at_ms)
+    .bind(outcome.map_or(m.created_at_ms, |o| o.at_ms))
+    .bind(outcome.map(|o| o.status.as_str()))
+    .bind(outcome.map(|o| o.at_ms))
     .execute(conn)
     .await?;
     Ok(())

@@ -78,6 +78,52 @@ on_every_backend!(
     calls_after_close_fail,
 );
 
+/// PostgreSQL: a batch whose connection broke fails, and its writes run again on the pool. A
+/// message sent that way is stored as the batch stores it: its first event in its row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sent_message_written_on_the_pool_keeps_its_first_event_in_its_row() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let store = db.open().await;
+    store.insert_message(&message("01BEFORE")).await.unwrap();
+    // Every other connection to the database goes, the writer's among them.
+    db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .await;
+    let error = serde_json::json!({"code": "recipient_unreachable"});
+    let failed = SendOutcome {
+        status: "failed".to_owned(),
+        provider_message_id: None,
+        error: Some(error.clone()),
+        ..accepted("", T0 + 7)
+    };
+    store
+        .record_sent(&message("01POOL"), &failed, None)
+        .await
+        .unwrap();
+    let stored = store.message("01POOL").await.unwrap().unwrap();
+    assert_eq!(stored.status, "failed");
+    assert_eq!(stored.error, Some(error.clone()));
+    assert_eq!(stored.events.len(), 1);
+    assert_eq!(
+        (stored.events[0].status.as_str(), stored.events[0].at_ms),
+        ("failed", T0 + 7)
+    );
+    assert_eq!(stored.events[0].error, Some(error));
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) FROM messages WHERE id = '01POOL' AND first_event_status = 'failed'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM message_events").await, 0);
+    db.remove().await;
+}
+
 /// Runs `n` copies of `work(i)` at once.
 async fn all_at_once<T, Fut>(n: usize, work: impl Fn(usize) -> Fut) -> Vec<T>
 where
