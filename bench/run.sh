@@ -6,6 +6,8 @@
 #   nginx           wrk -> nginx (proxy_pass, upstream keepalive) -> fake
 #   stack-floor     wrk -> actix-web -> reqwest -> fake, the body forwarded as it is: the
 #                   gateway's HTTP crates with none of its work (the most it could reach)
+#   stack-floor-hyper  the same with hyper's pooled client instead of reqwest (what a provider
+#                   client without reqwest's layers would save)
 #   gateway         wrk -> switchboard POST /v1/messages -> fake      (RUST_LOG unset: info)
 #   gateway-warn    the same with RUST_LOG=warn                        (the cost of info logs)
 #   gateway-memstore  diagnostic: the same with the store in memory    (the cost of durability)
@@ -35,7 +37,7 @@
 # GATEWAY_BIN (benchmark another switchboard binary), BASELINE_BIN and BASELINE_LABEL (also run
 # the healthy gateway scenarios with a second binary, e.g. an earlier commit, for comparison),
 # ASYNC_SENDERS (8), BATCH_CONNECTIONS (4), DRAIN_TIMEOUT (120, seconds), ONLY (scenarios to
-# run after direct, nginx and stack-floor, and before nginx-again, space-separated, e.g.
+# run after direct, nginx and the stack-floor rows, and before nginx-again, space-separated, e.g.
 # "keys async"; targets are then not evaluated), SKIP_INSTALL=1, SKIP_BUILD=1, KEEP_TMP=1, CARGO_TARGET_DIR.
 
 set -euo pipefail
@@ -665,16 +667,23 @@ scenario_nginx() { # [NAME]
 }
 
 # The gateway's HTTP stack alone (crates/bench/src/bin/stack-floor.rs), on the gateway's port
-# and under the gateway's load.
+# and under the gateway's load: with reqwest, the gateway's client, then with hyper's.
 scenario_floor() {
-  start_fake stack-floor
-  start stack-floor "$FLOOR_BIN" --listen "127.0.0.1:$GATEWAY_PORT" \
+  floor_run stack-floor reqwest "actix-web in, reqwest out, nothing else"
+  floor_run stack-floor-hyper hyper "actix-web in, hyper's pooled client out, nothing else"
+}
+
+# floor_run NAME CLIENT NOTE
+floor_run() {
+  local name=$1 client=$2 note=$3
+  start_fake "$name"
+  start "$name" "$FLOOR_BIN" --listen "127.0.0.1:$GATEWAY_PORT" --client "$client" \
     --upstream "http://127.0.0.1:$FAKE_PORT$KALEYRA_PATH"
   local floor=$started
-  wait_for_port "$GATEWAY_PORT" "$floor" stack-floor
+  wait_for_port "$GATEWAY_PORT" "$floor" "$name"
   URL="http://127.0.0.1:$GATEWAY_PORT" LUA="$tmp/gateway.lua"
-  run_wrk stack-floor-warmup "$URL" "$LUA" "$WARMUP"
-  measured stack-floor "stack-floor" "actix-web in, reqwest out, nothing else" -- "$floor"
+  run_wrk "$name-warmup" "$URL" "$LUA" "$WARMUP"
+  measured "$name" "$name" "$note" -- "$floor"
   stop "$floor"
   stop "$FAKE_PID"
 }
