@@ -763,13 +763,20 @@ scenario_blackhole() {
   stop "$FAKE_PID"
 }
 
-# The gateway's queue from GET /metrics: "DEPTH HANDED_OVER" (messages waiting, summed over
-# senders; hand-overs so far).
+# The gateway's queue from GET /metrics, for requests to ROUTE of PER messages each:
+# "QUEUED DONE HANDED_OVER". QUEUED counts the messages of every 202 answer on ROUTE (including
+# the requests still in flight when wrk stopped, which wrk leaves out of its count); DONE the
+# messages handed over for good (hand-overs not queued again) or expired; HANDED_OVER every
+# hand-over so far. Counters, not the depth gauge: on a long queue the gateway refreshes the
+# gauge less often (up to once a minute), so it can be stale.
 queue_counts() {
-  { curl -fsS "http://127.0.0.1:$GATEWAY_PORT/metrics" 2>/dev/null || true; } | awk '
-    /^switchboard_queue_messages\{/ {d += $NF}
+  { curl -fsS "http://127.0.0.1:$GATEWAY_PORT/metrics" 2>/dev/null || true; } |
+    awk -v route="route=\"$1\"" -v per="$2" '
+    /^switchboard_http_requests_total\{/ && index($0, route) && index($0, "status=\"202\"") {a += $NF}
     /^switchboard_queue_hand_overs_total\{/ {h += $NF}
-    END {printf "%d %d\n", d, h}'
+    /^switchboard_queue_retries_total\{/ {r += $NF}
+    /^switchboard_queue_expirations_total / {e += $NF}
+    END {printf "%d %d %d\n", a * per, h - r + e, h}'
 }
 
 declare -A DRAIN_TABLE DRAIN_SUMMARY
@@ -777,15 +784,21 @@ async_scenarios=()
 
 # drain NAME START_EPOCH_S LOAD_SECS: samples the queue every second, from the end of the load
 # until it is empty (or DRAIN_TIMEOUT more seconds); a table of the depth and hand-overs per
-# second, and a summary. (The gauge is refreshed by the gateway once a second.)
+# second, and a summary.
 drain() {
-  local name=$1 t0=$2 loaded=$3 depth handed prev=0 t rows="" empty_at=""
+  local name=$1 t0=$2 loaded=$3 route=/v1/messages per=1 queued done_ handed depth prev=0 t
+  local rows="" empty_at=""
+  if [[ "$name" == batch* ]]; then
+    route=/v1/messages/batch
+    per=1000
+  fi
   while :; do
-    read -r depth handed < <(queue_counts)
+    read -r queued done_ handed < <(queue_counts "$route" "$per")
+    depth=$((queued - done_))
     t=$(($(date +%s) - t0))
     rows+="| $t | $depth | $((handed - prev)) |"$'\n'
     prev=$handed
-    if ((depth == 0)); then
+    if ((depth <= 0)); then
       empty_at=$t
       break
     fi
@@ -795,8 +808,6 @@ drain() {
   DRAIN_TABLE[$name]="| s since the load began | queued | handed over since the row before |
 |---:|---:|---:|
 ${rows%$'\n'}"
-  local queued=$((R_req[$name] - W_status))
-  [[ "$name" == batch* ]] && queued=$((queued * 1000))
   if [[ -n "$empty_at" ]]; then
     DRAIN_SUMMARY[$name]="$queued messages queued in $loaded s; $handed handed over; the queue was empty $empty_at s after the load began: $(awk -v n="$handed" -v t="$empty_at" 'BEGIN {printf "%.0f", n / t}') hand-overs/s on average"
   else
