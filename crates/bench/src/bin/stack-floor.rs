@@ -36,7 +36,8 @@ enum Upstream {
         url: reqwest::Url,
     },
     Hyper {
-        client: HyperClient,
+        /// Boxed: hyper's client is several times the size of reqwest's handle.
+        client: Box<HyperClient>,
         uri: hyper::Uri,
     },
 }
@@ -91,7 +92,7 @@ impl Upstream {
                 url,
             },
             ClientKind::Hyper => Upstream::Hyper {
-                client: hyper_client(),
+                client: Box::new(hyper_client()),
                 uri: url
                     .as_str()
                     .parse()
