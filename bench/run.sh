@@ -767,7 +767,9 @@ scenario_blackhole() {
 # "QUEUED DONE HANDED_OVER". QUEUED counts the messages of every 202 answer on ROUTE (including
 # the requests still in flight when wrk stopped, which wrk leaves out of its count); DONE the
 # hand-overs started and not queued again, plus the messages expired (a message leaves the
-# count when its last hand-over starts); HANDED_OVER every hand-over so far. Counters, not the depth gauge: on a long queue the gateway refreshes the
+# count when its last hand-over starts); HANDED_OVER every hand-over so far. This holds for the
+# bench's load only: every message in it is valid and none is canceled (a message refused in a
+# batch's 202, or canceled, would stay in the count). Counters, not the depth gauge: on a long queue the gateway refreshes the
 # gauge less often (up to once a minute), so it can be stale.
 queue_counts() {
   { curl -fsS "http://127.0.0.1:$GATEWAY_PORT/metrics" 2>/dev/null || true; } |
