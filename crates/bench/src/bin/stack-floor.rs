@@ -10,6 +10,10 @@
 //! `--client hyper` sends with hyper's own pooled client (hyper-util's), the layer reqwest is
 //! built on, with the same pool, connect and request timeouts: what a provider client without
 //! reqwest's layers would save. The gateway itself sends with reqwest.
+//!
+//! Each HTTP worker builds its own client, as the gateway does (crates/server/src/send/
+//! executor.rs); `--pool shared` gives all workers one client, as the gateway did before, to
+//! measure the difference.
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use http_body_util::{BodyExt, Full};
@@ -23,7 +27,8 @@ use std::time::Duration;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "usage: stack-floor --listen ADDR --upstream URL [--client reqwest|hyper]";
+const USAGE: &str =
+    "usage: stack-floor --listen ADDR --upstream URL [--client reqwest|hyper] [--pool per-worker|shared]";
 
 /// The gateway's per-endpoint default `timeout_ms`, for the whole exchange.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,12 +57,14 @@ struct Args {
     listen: SocketAddr,
     upstream: reqwest::Url,
     client: ClientKind,
+    per_worker: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut listen = None;
     let mut upstream = None;
     let mut client = ClientKind::Reqwest;
+    let mut per_worker = true;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -74,6 +81,13 @@ fn parse_args() -> Result<Args, String> {
                     other => return Err(format!("--client: {other} is not reqwest or hyper")),
                 }
             }
+            "--pool" => {
+                per_worker = match value.as_str() {
+                    "shared" => false,
+                    "per-worker" => true,
+                    other => return Err(format!("--pool: {other} is not shared or per-worker")),
+                }
+            }
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -81,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
         listen: listen.ok_or("--listen is required")?,
         upstream: upstream.ok_or("--upstream is required")?,
         client,
+        per_worker,
     })
 }
 
@@ -185,13 +200,19 @@ fn main() -> ExitCode {
     let listen = args.listen;
     let served = actix_web::rt::System::new().block_on(async move {
         // Built inside the runtime: hyper's pool timer needs it.
-        let upstream = match Upstream::new(args.client, args.upstream) {
+        let upstream = match Upstream::new(args.client, args.upstream.clone()) {
             Ok(upstream) => web::Data::new(upstream),
             Err(message) => return Err(std::io::Error::other(message)),
         };
+        let (kind, url, per_worker) = (args.client, args.upstream, args.per_worker);
         HttpServer::new(move || {
+            let upstream = if per_worker {
+                web::Data::new(Upstream::new(kind, url.clone()).expect("parsed once already"))
+            } else {
+                upstream.clone()
+            };
             App::new()
-                .app_data(upstream.clone())
+                .app_data(upstream)
                 .default_service(web::post().to(forward))
         })
         .bind(listen)?

@@ -1,11 +1,12 @@
-//! The one place Switchboard speaks HTTP to providers: a pooled client, a per-endpoint
-//! timeout, and transport failures mapped to Switchboard's error codes.
+//! The one place Switchboard speaks HTTP to providers: a pooled client per thread, a
+//! per-endpoint timeout, and transport failures mapped to Switchboard's error codes.
 
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_core::{ErrorCode, HttpMethod, ProviderFailure, ProviderRequest, ProviderResponse};
+use thread_local::ThreadLocal;
 
 /// A provider's raw answer.
 #[derive(Debug)]
@@ -15,9 +16,9 @@ pub struct RawResponse {
     pub body: Bytes,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Executor {
-    client: reqwest::Client,
+    clients: Arc<ThreadLocal<reqwest::Client>>,
     urls: Arc<UrlCache>,
 }
 
@@ -54,31 +55,20 @@ impl UrlCache {
     }
 }
 
-impl Default for Executor {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Executor {
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
-            // A redirect is an answer to classify, never a reason to re-send the message (and
-            // its credentials) somewhere that is not configured.
-            .redirect(reqwest::redirect::Policy::none())
-            // Nothing is sent again by the client itself (failover decides, docs/failover.md).
-            // With no retry at all, the request is not copied for a retry on every send.
-            .retry(reqwest::retry::never().max_retries_per_request(0))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds with static settings");
-        Executor {
-            client,
-            urls: Arc::default(),
-        }
+        Self::default()
+    }
+
+    /// This thread's client, built on its first send.
+    ///
+    /// One client (and so one connection pool) per thread: a pooled connection's task runs on
+    /// the runtime of the thread that opened it, so a connection shared between HTTP workers
+    /// woke the other worker's thread on every exchange it served for this one. The floor's
+    /// A/B in bench/RESULTS.md measured what that cost. Each worker then keeps its own idle
+    /// connections to a provider (`pool_max_idle_per_host` each).
+    fn client(&self) -> &reqwest::Client {
+        self.clients.get_or(build_client)
     }
 
     /// Sends `request`. `Err` is a failure before any response: connection refused or reset
@@ -94,8 +84,8 @@ impl Executor {
             HttpMethod::Post => reqwest::Method::POST,
         };
         let builder = match self.urls.parsed(&request.url) {
-            Some(url) => self.client.request(method, url),
-            None => self.client.request(method, &request.url),
+            Some(url) => self.client().request(method, url),
+            None => self.client().request(method, &request.url),
         };
         let mut builder = builder.timeout(timeout);
         for (name, value) in &request.headers {
@@ -137,6 +127,23 @@ impl Executor {
             body: &raw.body,
         })
     }
+}
+
+/// The provider client's settings.
+fn build_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        // A redirect is an answer to classify, never a reason to re-send the message (and
+        // its credentials) somewhere that is not configured.
+        .redirect(reqwest::redirect::Policy::none())
+        // Nothing is sent again by the client itself (failover decides, docs/failover.md).
+        // With no retry at all, the request is not copied for a retry on every send.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client builds with static settings")
 }
 
 fn transport_failure(error: reqwest::Error) -> ProviderFailure {
