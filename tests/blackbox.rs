@@ -179,9 +179,13 @@ async fn the_sandbox_sends_a_message_and_logs_no_secret_at_debug_level() {
     let mut logs = String::new();
     stderr.read_to_string(&mut logs).unwrap();
     assert!(logs.contains("DEBUG"), "debug logging was on");
+    let failed_attempt = logs
+        .lines()
+        .find(|line| line.contains("provider attempt failed"))
+        .expect("the failure was logged");
     assert!(
-        logs.contains("provider attempt failed"),
-        "the failure was logged"
+        failed_attempt.contains("message_id=") && failed_attempt.contains("endpoint=kaleyra/in"),
+        "the failed attempt names its message and endpoint: {failed_attempt}"
     );
     for secret in SANDBOX_SECRETS.iter().chain(&["sandbox-token"]) {
         assert!(!logs.contains(secret), "{secret} appears in the logs");
@@ -390,7 +394,15 @@ async fn a_request_is_logged_at_once_while_the_gateway_runs() {
             Err(_) => panic!("the request's line did not reach stderr within 5 s"),
         }
     };
-    assert!(line.contains("status=202"), "{line}");
+    for field in [
+        "request_id=logged-at-once",
+        "method=POST",
+        "path=/v1/messages",
+        "status=202",
+        "elapsed_ms=",
+    ] {
+        assert!(line.contains(field), "{field} is not in {line}");
+    }
     assert!(
         running.0.try_wait().unwrap().is_none(),
         "the gateway still runs"

@@ -212,7 +212,7 @@ async fn handle(
     drop(in_flight);
     if let Err(error) = recorded {
         // The provider has answered; the caller gets that answer even if the record is missing.
-        tracing::error!(%error, message_id, "send outcome not recorded");
+        tracing::error!(%error, request_id = %request_id, message_id = %message_id, "send outcome not recorded");
     }
     answer
 }

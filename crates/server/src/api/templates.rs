@@ -86,7 +86,7 @@ pub async fn create_template(
     target
         .validate(&template)
         .map_err(|e| ApiError::invalid(e, &request_id))?;
-    tracing::info!(client = %client.0, provider = name, "creating template");
+    tracing::info!(client = %client.0, provider = name, request_id = %request_id, "creating template");
     let result = state
         .executor
         .exchange(&provider_request, target.timeout(), |response| {

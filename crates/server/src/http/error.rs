@@ -73,7 +73,7 @@ impl ApiError {
     /// The store did not answer: nothing was decided, the caller may retry. (The closed set of
     /// codes has no internal-error code; this is an availability problem, hence 503.)
     pub fn store_unavailable(error: &switchboard_store::StoreError, request_id: &str) -> Self {
-        tracing::error!(%error, "store unavailable");
+        tracing::error!(%error, request_id = %request_id, "store unavailable");
         ApiError::new(ErrorCode::ProviderUnavailable, request_id)
             .message("Switchboard's message store is unavailable; retry later.")
     }

@@ -368,7 +368,7 @@ pub async fn send(
                 });
             }
             Err(failure) => {
-                tracing::warn!(endpoint = %endpoint.id, code = %failure.code, provider_status = ?failure.words.status, provider_code = ?failure.words.code, "provider attempt failed");
+                tracing::warn!(message_id = %message_id, endpoint = %endpoint.id, code = %failure.code, provider_status = ?failure.words.status, provider_code = ?failure.words.code, "provider attempt failed");
                 let go_on = may_fail_over(&failure, resilience);
                 last_failure = Some((failure, endpoint.clone()));
                 if !go_on {

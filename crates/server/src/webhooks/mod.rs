@@ -77,7 +77,7 @@ pub async fn receive(
         value.to_str().ok().map(str::to_string)
     };
     if !provider.webhooks.is_proven(&header, &body) {
-        tracing::warn!(instance = %instance, "webhook refused: proof missing or wrong");
+        tracing::warn!(instance = %instance, request_id = %request_id, "webhook refused: proof missing or wrong");
         return Err(ApiError::new(ErrorCode::Unauthenticated, &request_id)
             .message("The webhook's signature or callback token is missing or does not match."));
     }
