@@ -1,3 +1,4 @@
+use crate::http::request_id::RequestId;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 
@@ -30,13 +31,13 @@ pub async fn healthz() -> HttpResponse {
         (status = 200, description = "Configuration loaded and the store answers", body = crate::api::openapi::Readiness),
         (status = 503, description = "The store does not answer", body = crate::api::openapi::Readiness),
     ))]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(state: web::Data<AppState>, request_id: RequestId) -> HttpResponse {
     let settings = state.settings();
     match state.store.ping().await {
         Ok(()) => HttpResponse::Ok()
             .json(serde_json::json!({"status": "ready", "endpoints": settings.endpoints.len()})),
         Err(error) => {
-            tracing::warn!(%error, "not ready: store unavailable");
+            tracing::warn!(request_id = %request_id.0, %error, "not ready: store unavailable");
             HttpResponse::ServiceUnavailable()
                 .json(serde_json::json!({"status": "store unavailable"}))
         }

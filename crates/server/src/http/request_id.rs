@@ -76,8 +76,9 @@ where
         }
         // The request's fields on its line rather than in a span around it: a span costs a
         // formatted copy of its fields, an entry and exit at every poll and its closing, and
-        // the work that sends runs in a task of its own, outside it. Lines logged on the way
-        // name the request id or message id themselves.
+        // the work that sends runs in a task of its own, outside it. The lines logged on the
+        // way that need it name the request id or message id themselves (docs/configuration.md
+        // lists which).
         tracing::info!(
             request_id = %id,
             method = %request.method(),
