@@ -103,11 +103,15 @@ impl ProviderRequest {
     }
 }
 
+/// The response headers any classification reads. The executor copies only these out of a
+/// provider's answer; a classification that needs another header adds it here.
+pub const CLASSIFIED_HEADERS: &[&str] = &["retry-after"];
+
 /// A provider's HTTP answer, as received.
 #[derive(Debug, Clone, Copy)]
 pub struct ProviderResponse<'a> {
     pub status: u16,
-    /// Header names in lower case.
+    /// Header names in lower case: those of [`CLASSIFIED_HEADERS`] the answer had.
     pub headers: &'a [(String, String)],
     pub body: &'a [u8],
 }

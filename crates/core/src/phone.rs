@@ -13,7 +13,12 @@ pub fn e164_digits(raw: &str) -> Option<&str> {
 /// `+<digits>` for a valid number; `raw` unchanged otherwise (a group id, say).
 pub fn with_plus(raw: &str) -> String {
     match e164_digits(raw) {
-        Some(digits) => format!("+{digits}"),
+        Some(digits) => {
+            let mut number = String::with_capacity(digits.len() + 1);
+            number.push('+');
+            number.push_str(digits);
+            number
+        }
         None => raw.to_string(),
     }
 }

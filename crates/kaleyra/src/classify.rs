@@ -30,7 +30,8 @@ pub(crate) fn classify(response: &ProviderResponse<'_>) -> Result<Accepted, Prov
     if response.is_success() {
         let message_id = json
             .as_ref()
-            .and_then(|v| v.pointer("/data/message_id"))
+            // Not `pointer("/data/message_id")`: it allocates an unescaped copy of each step.
+            .and_then(|v| v.get("data")?.get("message_id"))
             .and_then(Value::as_str)
             .filter(|id| !id.is_empty());
         let code_says_accepted = code.is_none_or(|c| SUCCESS_CODES.contains(&c));

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use switchboard_core::adapter::CLASSIFIED_HEADERS;
 use switchboard_core::{ErrorCode, HttpMethod, ProviderFailure, ProviderRequest, ProviderResponse};
 use thread_local::ThreadLocal;
 
@@ -12,6 +13,7 @@ use thread_local::ThreadLocal;
 #[derive(Debug)]
 pub struct RawResponse {
     pub status: u16,
+    /// Only those of `CLASSIFIED_HEADERS`.
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
 }
@@ -94,12 +96,18 @@ impl Executor {
         let body = serde_json::to_vec(&request.body).expect("a JSON value serializes");
         let response = builder.body(body).send().await.map_err(transport_failure)?;
         let status = response.status().as_u16();
-        let headers = response
-            .headers()
+        let headers = CLASSIFIED_HEADERS
             .iter()
+            .flat_map(|name| {
+                response
+                    .headers()
+                    .get_all(*name)
+                    .iter()
+                    .map(move |value| (name, value))
+            })
             .map(|(name, value)| {
                 let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                (name.as_str().to_string(), value)
+                (name.to_string(), value)
             })
             .collect();
         let body = response.bytes().await.map_err(transport_failure)?;
