@@ -6,8 +6,11 @@
 //! when it is dropped at exit. That thread writes the lines waiting at a time together and
 //! flushes as soon as no more are waiting: under load one `write` carries many lines, instead
 //! of one system call per line (bench/RESULTS.md).
+//!
+//! Lines are plain text, without colours even on a terminal: tracing-subscriber's colour
+//! support styles every field name, with a blank style when colours are off, which was a
+//! quarter of the request line's instructions (bench/RESULTS.md).
 
-use std::io::IsTerminal;
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
@@ -21,8 +24,6 @@ pub fn init() -> WorkerGuard {
     let (writer, guard) = NonBlockingBuilder::default().lossy(false).finish(stderr);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        // Colours for a terminal only, not for files and log collectors.
-        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(writer)
         .try_init();
     guard
