@@ -18,6 +18,8 @@
 #   pod-down        kaleyra/in is a closed port; sg and eu answer
 #   pod-blackholed  kaleyra/in accepts and never answers; measured once its circuit is open
 #   nginx-again     nginx once more: the faster of its two runs is the reference of every ratio
+#   nginx-pair-N, gateway-pair-N  nginx then the healthy gateway, back to back, PAIRS times: each
+#                   pair's ratio compares two runs seconds apart; the median pair is reported
 #   async           the same message with Prefer: respond-async, spread over ASYNC_SENDERS
 #                   senders of max_per_second 1000 each: 202 queued per second, then how fast
 #                   the queue drains to the fake (depth and hand-overs per second over time)
@@ -36,9 +38,10 @@
 # server started here, with PostgreSQL's default durability: fsync and synchronous_commit on),
 # GATEWAY_BIN (benchmark another switchboard binary), BASELINE_BIN and BASELINE_LABEL (also run
 # the healthy gateway scenarios with a second binary, e.g. an earlier commit, for comparison),
+# PAIRS (3: nginx and the healthy gateway run back to back this many times; 0: not at all),
 # ASYNC_SENDERS (8), BATCH_CONNECTIONS (4), DRAIN_TIMEOUT (120, seconds), ONLY (scenarios to
 # run after direct, nginx and the stack-floor rows, and before nginx-again, space-separated, e.g.
-# "keys async"; targets are then not evaluated), SKIP_INSTALL=1, SKIP_BUILD=1, KEEP_TMP=1, CARGO_TARGET_DIR.
+# "keys async"; targets are then not evaluated, but for those of "pairs"), SKIP_INSTALL=1, SKIP_BUILD=1, KEEP_TMP=1, CARGO_TARGET_DIR.
 
 set -euo pipefail
 
@@ -58,6 +61,7 @@ POSTGRES=${POSTGRES:-auto}
 ASYNC_SENDERS=${ASYNC_SENDERS:-8}
 BATCH_CONNECTIONS=${BATCH_CONNECTIONS:-4}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
+PAIRS=${PAIRS:-3}
 ONLY=${ONLY:-}
 
 FAKE_PORT=$((PORT_BASE + 1))
@@ -708,6 +712,17 @@ scenario_gateway() { # NAME [RUST_LOG] [STORE_URL] [NOTE] [LUA]
   stop "$FAKE_PID"
 }
 
+# nginx and the healthy gateway back to back, PAIRS times. On a shared machine the same build
+# moves by tens of percent between runs minutes apart, and the gateway rows run minutes after
+# nginx: a pair's two runs are seconds apart, so a slow phase of the machine weighs on both.
+scenario_pairs() {
+  local i
+  for ((i = 1; i <= PAIRS; i++)); do
+    scenario_nginx "nginx-pair-$i"
+    scenario_gateway "gateway-pair-$i" "" "" "right after nginx-pair-$i"
+  done
+}
+
 # gateway-keys and its baseline, gateway-keyless.
 scenario_keys() {
   scenario_gateway gateway-keyless "" "" "baseline of gateway-keys: the key's value under X-Bench-Sequence" \
@@ -930,6 +945,34 @@ evaluate() {
   fi
 }
 
+# median N...: the middle value (the mean of the two middle ones for an even count).
+median() {
+  printf '%s\n' "$@" | sort -g |
+    awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
+# The paired runs: each pair's ratio, and the durable path's targets on the median pair.
+PAIR_LINES=()
+evaluate_pairs() {
+  ((PAIRS > 0)) && [[ -n "${R_rps[gateway-pair-1]:-}" ]] || return 0
+  local i g n ratio ratios=() p99s=() cpus=()
+  for ((i = 1; i <= PAIRS; i++)); do
+    g=gateway-pair-$i n=nginx-pair-$i
+    ratio=$(awk -v a="${R_rps[$g]}" -v b="${R_rps[$n]}" 'BEGIN {printf "%.2f", a / b}')
+    ratios+=("$ratio") p99s+=("${R_p99[$g]}") cpus+=("${R_cpu[$g]}")
+    PAIR_LINES+=("| $i | ${R_rps[$n]} | ${R_rps[$g]} | ${ratio}× | $(ms "${R_p99[$g]}") | ${R_cpu[$g]} |")
+  done
+  local mr mp mc
+  mr=$(median "${ratios[@]}") mp=$(median "${p99s[@]}") mc=$(median "${cpus[@]}")
+  PAIR_LINES+=("| median | | | **${mr}×** | **$(ms "$mp")** | **$mc** |")
+  target "paired (median of $PAIRS): throughput ≥ 0.5× nginx's" \
+    "$(awk -v r="$mr" 'BEGIN {print (r >= 0.5) ? 1 : 0}')" "${mr}× (pairs: ${ratios[*]})"
+  target "paired (median of $PAIRS): p99 ≤ 5 ms" \
+    "$(awk -v p="$mp" 'BEGIN {print (p <= 5000) ? 1 : 0}')" "$(ms "$mp") ms"
+  target "paired (median of $PAIRS): CPU ≤ 50 µs per request" \
+    "$(awk -v c="$mc" 'BEGIN {print (c <= 50) ? 1 : 0}')" "$mc µs"
+}
+
 # ---------------------------------------------------------------- profile
 
 PROFILE_TEXT=""
@@ -1109,6 +1152,10 @@ $notes}
 
 $targets
 EOF
+    if ((${#PAIR_LINES[@]} > 0)); then
+      printf '\n## nginx and the gateway in pairs\n\n%s\n\n' "nginx, then the healthy gateway right after it, $PAIRS times (the rows nginx-pair-N and gateway-pair-N above). A pair's two runs are seconds apart, where the single rows are minutes apart from nginx's: a slow phase of the machine weighs on both runs of a pair, so the median pair moves less from one run of the benchmark to the next. The targets marked \"paired\" use it."
+      printf '%s\n' "| pair | nginx req/s | gateway req/s | ratio | gateway p99 ms | gateway CPU µs/req |" "|---|---:|---:|---:|---:|---:|" "${PAIR_LINES[@]}"
+    fi
     if ((${#async_scenarios[@]} > 0)); then
       printf '\n## Asynchronous sending: the queue over time\n\n'
       printf '%s\n' "The **async** and **batch** rows above count 202 \`queued\` answers (for batches, each of 1000 messages), with $ASYNC_SENDERS senders of \`max_per_second\` 1000 each, so the queue may drain at most $((ASYNC_SENDERS * 1000)) hand-overs per second. The gateway hands messages to the fake meanwhile; after the load, each run waits for the queue to be empty."
@@ -1153,11 +1200,13 @@ main() {
         postgres) scenario_postgres ;;
         pod-down) scenario_pod_down ;;
         pod-blackholed) scenario_blackhole ;;
+        pairs) scenario_pairs ;;
         async | batch) [[ -n "${async_done:-}" ]] || { scenario_async_all; async_done=1; } ;;
-        *) die "ONLY: unknown scenario $only (gateway, keys, postgres, pod-down, pod-blackholed, async, batch)" ;;
+        *) die "ONLY: unknown scenario $only (gateway, keys, postgres, pod-down, pod-blackholed, pairs, async, batch)" ;;
       esac
     done
     scenario_nginx nginx-again
+    evaluate_pairs
     write_report
     succeeded=1
     return 0
@@ -1170,6 +1219,7 @@ main() {
   scenario_pod_down
   scenario_blackhole
   scenario_nginx nginx-again
+  scenario_pairs
   scenario_async_all
   if [[ -n "${BASELINE_BIN:-}" ]]; then
     # Another build of the gateway (e.g. an earlier commit), healthy, at both log levels.
@@ -1181,6 +1231,7 @@ main() {
   fi
 
   evaluate
+  evaluate_pairs
   if [[ "$PROFILE" == 1 || ("$PROFILE" == auto && "$any_missed" == 1) ]]; then
     profile_gateway
   fi
