@@ -19,37 +19,6 @@ const CLIENTS: usize = 32;
 const ACKNOWLEDGED_BEFORE_KILL: usize = 400;
 const LOAD_LIMIT: Duration = Duration::from_secs(20);
 
-fn config(sim: &Simulator, port: u16, store_url: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:{port}"
-shutdown_timeout_secs = 2
-
-[store]
-url = "{store_url}"
-
-[[clients]]
-name = "orders"
-token_env = "DURABILITY_ORDERS_TOKEN"
-
-[providers.meta]
-kind = "meta"
-base_url = "{meta}"
-access_token_env = "DURABILITY_META_TOKEN"
-
-[[senders]]
-number = "+15550783881"
-route = ["meta"]
-phone_number_id = "106540352242922"
-
-[routing]
-default_sender = "+15550783881"
-"#,
-        meta = sim.meta_base_url()
-    )
-}
-
 fn serve(dir: &std::path::Path, config: &std::path::Path) -> Running {
     support::serve(
         dir,
@@ -124,7 +93,11 @@ async fn killed_under_load_loses_nothing(name: &str, store_url: &str) {
     let dir = tempdir(name);
     let port = free_port();
     let path = dir.join("switchboard.toml");
-    std::fs::write(&path, config(&sim, port, store_url)).unwrap();
+    std::fs::write(
+        &path,
+        support::meta_gateway_config(port, store_url, &sim.meta_base_url(), "DURABILITY"),
+    )
+    .unwrap();
     let gateway = format!("http://127.0.0.1:{port}");
 
     let mut running = serve(&dir, &path);

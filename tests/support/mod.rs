@@ -87,3 +87,41 @@ pub async fn postgres_database(test: &str) -> Option<String> {
             .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but unusable: {e}")),
     )
 }
+
+/// A gateway on `port` storing in `store_url` and sending for +15550783881 through Meta at
+/// `meta_base_url`; the client `orders` has the token in `{prefix}_ORDERS_TOKEN`, Meta's
+/// access token is in `{prefix}_META_TOKEN`.
+pub fn meta_gateway_config(
+    port: u16,
+    store_url: &str,
+    meta_base_url: &str,
+    prefix: &str,
+) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+shutdown_timeout_secs = 2
+
+[store]
+url = "{store_url}"
+
+[[clients]]
+name = "orders"
+token_env = "{prefix}_ORDERS_TOKEN"
+
+[providers.meta]
+kind = "meta"
+base_url = "{meta_base_url}"
+access_token_env = "{prefix}_META_TOKEN"
+
+[[senders]]
+number = "+15550783881"
+route = ["meta"]
+phone_number_id = "106540352242922"
+
+[routing]
+default_sender = "+15550783881"
+"#
+    )
+}

@@ -29,3 +29,41 @@ pub async fn fresh_postgres_database(admin_url: &str) -> Result<String, sqlx::Er
     url.set_path(&name);
     Ok(url.to_string())
 }
+
+/// Keeps every connection out of the database of `db_url` (closing those open) or lets them in
+/// again: a store that goes away and comes back, for the tests of what the gateway does then.
+/// `admin_url` is the role that created the database (its owner).
+pub async fn set_connections_allowed(
+    admin_url: &str,
+    db_url: &str,
+    allowed: bool,
+) -> Result<(), sqlx::Error> {
+    let url = url::Url::parse(db_url).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+    let name = url.path().trim_start_matches('/').to_string();
+    let mut admin = PgConnection::connect(admin_url).await?;
+    admin
+        .execute(format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS {allowed}").as_str())
+        .await?;
+    if !allowed {
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&name)
+        .execute(&mut admin)
+        .await?;
+        // A terminated backend may still finish what it was doing: wait until none is left.
+        for _ in 0..100 {
+            let left: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
+                    .bind(&name)
+                    .fetch_one(&mut admin)
+                    .await?;
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    admin.close().await
+}
