@@ -1,7 +1,8 @@
 //! The store goes away and comes back (docs/api.md, "What is stored when"), on PostgreSQL, whose
 //! database can be closed to connections under a running gateway:
-//! - the send already under way when the store goes gets the provider's answer, and the record
-//!   that could not be written is logged with the request id and the message id;
+//! - the send already under way when the store goes gets the provider's answer; the record
+//!   that could not be written is logged with the request id and the message id, kept, and
+//!   written once the store is back;
 //! - from then on a message is recorded before its send: a store that cannot take it answers
 //!   503 and nothing reaches the provider; the readiness probe answers 503 too;
 //! - once the store is back, the gateway is ready again and messages are sent and recorded.
@@ -84,7 +85,7 @@ async fn a_store_outage_refuses_new_sends_and_the_gateway_recovers_when_it_retur
             .arg(&path)
             .env("OUTAGE_ORDERS_TOKEN", TOKEN)
             .env("OUTAGE_META_TOKEN", "sim-meta-token")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log_path).unwrap())
             .spawn()
@@ -143,10 +144,24 @@ async fn a_store_outage_refuses_new_sends_and_the_gateway_recovers_when_it_retur
         "{}",
         stored.body
     );
-    // The send whose record failed is not on record: its answer was the only trace, with
-    // the log line below.
-    let missing = get(&client, &format!("{gateway}/v1/messages/{unrecorded_id}")).await;
-    assert_eq!(missing.status, 404, "{}", missing.body);
+    // The send whose record failed was kept, and is written now that the store is back.
+    let late_url = format!("{gateway}/v1/messages/{unrecorded_id}");
+    let mut late = get(&client, &late_url).await;
+    for _ in 0..100 {
+        if late.status == 200 {
+            break;
+        }
+        assert_eq!(late.status, 404, "{}", late.body);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        late = get(&client, &late_url).await;
+    }
+    assert_eq!(late.status, 200, "not recorded late: {}", late.body);
+    assert_eq!(late.body["status"], "accepted", "{}", late.body);
+    assert_eq!(
+        late.body["provider_message_id"], unrecorded.body["provider_message_id"],
+        "{}",
+        late.body
+    );
 
     // Back to one write per message: the next send is recorded after it, and found.
     let next = send(&client, &gateway, "one write again").await;
@@ -165,10 +180,16 @@ async fn a_store_outage_refuses_new_sends_and_the_gateway_recovers_when_it_retur
             &[
                 "send outcome not recorded",
                 &unrecorded_request,
-                &not_recorded_line
+                &not_recorded_line,
+                "kept_for_later=true"
             ]
         )
         .len(),
+        1,
+        "{logs}"
+    );
+    assert_eq!(
+        lines_with(&logs, &["send outcome recorded late", &not_recorded_line]).len(),
         1,
         "{logs}"
     );

@@ -39,6 +39,7 @@ pub async fn start(
     actix_web::rt::spawn(delivery::run(weak.clone()));
     actix_web::rt::spawn(queue::worker::run(weak.clone()));
     actix_web::rt::spawn(state.sync_pacing.clone().run(weak));
+    actix_web::rt::spawn(state.late_records.clone().run(Arc::downgrade(&state.store)));
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         App::new()
@@ -86,6 +87,7 @@ pub async fn serve(settings: Settings, config_path: PathBuf) -> std::io::Result<
     reload_on_sighup(state.clone(), config_path)?;
     server.await?;
     drain_queue(&state).await;
+    write_late_records(&state).await;
     // Let the store finish its writes (SQLite folds its log into the file).
     state.store.close().await;
     Ok(())
@@ -97,6 +99,21 @@ pub async fn drain_queue(state: &AppState) {
     let timeout = std::time::Duration::from_secs(state.settings().server.shutdown_timeout_secs);
     if !state.queue.drain(timeout).await {
         tracing::warn!("hand-overs still in flight at shutdown: they end provider_timeout when their lease runs out");
+    }
+}
+
+/// A last try for the records the store could not take; what is left is lost with the process.
+pub async fn write_late_records(state: &AppState) {
+    if state.late_records.waiting() == 0 {
+        return;
+    }
+    state.late_records.write(state.store.as_ref()).await;
+    let lost = state.late_records.waiting();
+    if lost > 0 {
+        tracing::error!(
+            lost,
+            "sent messages not on record at shutdown: the store did not take them"
+        );
     }
 }
 

@@ -8,12 +8,17 @@
 //!   succeeds.
 //! - [`SendsInFlight`]: a provider's status webhook that overtakes the provider's answer (the
 //!   message is not on record yet) waits here until it is.
+//!
+//! A send that ended just as the store's writes began to fail has reached the provider, but its
+//! record could not be written: [`LateRecords`] keeps it in memory and writes it once the store
+//! takes writes again.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+use switchboard_store::{NewMessage, SendOutcome, Store};
 use tokio::sync::Notify;
 
 /// Whether the store's writes have been going through.
@@ -88,6 +93,78 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Records of sent messages that the store could not take when their send ended, oldest
+/// first, written again every [`LATE_RETRY_EVERY`] until the store takes them. At most
+/// [`LATE_RECORDS_MAX`] wait; beyond that, and at the process's end, a record is lost (logged).
+#[derive(Default)]
+pub struct LateRecords {
+    waiting: Mutex<VecDeque<(NewMessage, SendOutcome)>>,
+    /// One write at a time (the retries' and the last one at shutdown), so that what is left
+    /// after a write is what the store did not take.
+    writing: tokio::sync::Mutex<()>,
+}
+
+/// Records waiting at most: about 10 MiB of memory.
+pub const LATE_RECORDS_MAX: usize = 10_000;
+const LATE_RETRY_EVERY: Duration = Duration::from_secs(1);
+
+impl LateRecords {
+    /// Keeps `message`'s record to write later; false when too many wait already (it is lost).
+    pub fn keep(&self, message: NewMessage, outcome: SendOutcome) -> bool {
+        let mut waiting = self.lock();
+        if waiting.len() >= LATE_RECORDS_MAX {
+            return false;
+        }
+        waiting.push_back((message, outcome));
+        true
+    }
+
+    /// How many records wait.
+    pub fn waiting(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Writes the waiting records, oldest first, until the store fails one (the rest wait for
+    /// the next try). A record the store already holds is done: a write that failed on the way
+    /// may have been committed all the same.
+    pub async fn write(&self, store: &dyn Store) {
+        let _writing = self.writing.lock().await;
+        let mut taken = std::mem::take(&mut *self.lock());
+        while let Some((message, outcome)) = taken.pop_front() {
+            let written = match store.message(&message.id).await {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => store.record_sent(&message, &outcome, None).await,
+                Err(error) => Err(error),
+            };
+            if written.is_err() {
+                taken.push_front((message, outcome));
+                break;
+            }
+            tracing::info!(message_id = %message.id, "send outcome recorded late");
+        }
+        // Back in front of any kept meanwhile, in their order.
+        let mut waiting = self.lock();
+        while let Some(record) = taken.pop_back() {
+            waiting.push_front(record);
+        }
+    }
+
+    /// Until the store is dropped: writes what waits every [`LATE_RETRY_EVERY`].
+    pub async fn run(self: Arc<Self>, store: Weak<dyn Store>) {
+        loop {
+            tokio::time::sleep(LATE_RETRY_EVERY).await;
+            let Some(store) = store.upgrade() else { return };
+            if self.waiting() > 0 {
+                self.write(store.as_ref()).await;
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(NewMessage, SendOutcome)>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +194,83 @@ mod tests {
         let started = std::time::Instant::now();
         assert!(sends.wait_recorded("m1", Duration::from_millis(50)).await);
         assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
+    fn message(id: &str) -> NewMessage {
+        NewMessage {
+            id: id.to_owned(),
+            client: "orders".to_owned(),
+            to: "+14085551234".to_owned(),
+            from: "+15550783881".to_owned(),
+            message_type: "text".to_owned(),
+            refs: None,
+            callback_url: None,
+            route: vec!["meta".to_owned()],
+            status: "queued".to_owned(),
+            created_at_ms: 1_000,
+        }
+    }
+
+    fn accepted(provider_message_id: &str) -> SendOutcome {
+        SendOutcome {
+            status: "accepted".to_owned(),
+            provider: Some("meta".to_owned()),
+            endpoint: Some("meta".to_owned()),
+            provider_message_id: Some(provider_message_id.to_owned()),
+            error: None,
+            at_ms: 2_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn late_records_are_written_once_and_a_record_already_held_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("late.db").display());
+        let store = switchboard_store::open(&url).await.unwrap();
+        // Committed although its writer heard of a failure: already on record.
+        store
+            .record_sent(&message("m1"), &accepted("wamid.1"), None)
+            .await
+            .unwrap();
+        let late = LateRecords::default();
+        assert!(late.keep(message("m1"), accepted("wamid.1")));
+        assert!(late.keep(message("m2"), accepted("wamid.2")));
+        assert_eq!(late.waiting(), 2);
+        late.write(store.as_ref()).await;
+        assert_eq!(late.waiting(), 0);
+        for (id, provider_id) in [("m1", "wamid.1"), ("m2", "wamid.2")] {
+            let record = store.message(id).await.unwrap().expect("on record");
+            assert_eq!(record.status, "accepted");
+            assert_eq!(record.provider_message_id.as_deref(), Some(provider_id));
+        }
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn late_records_wait_while_the_store_fails_and_keep_their_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("late.db").display());
+        let store = switchboard_store::open(&url).await.unwrap();
+        store.close().await;
+        let late = LateRecords::default();
+        late.keep(message("m1"), accepted("wamid.1"));
+        late.keep(message("m2"), accepted("wamid.2"));
+        // A closed store takes no write: both wait, in their order.
+        late.write(store.as_ref()).await;
+        assert_eq!(late.waiting(), 2);
+        late.keep(message("m3"), accepted("wamid.3"));
+        let order: Vec<String> = late.lock().iter().map(|(m, _)| m.id.clone()).collect();
+        assert_eq!(order, ["m1", "m2", "m3"]);
+    }
+
+    #[test]
+    fn late_records_are_bounded() {
+        let late = LateRecords::default();
+        for n in 0..LATE_RECORDS_MAX {
+            assert!(late.keep(message(&format!("m{n}")), accepted("wamid")));
+        }
+        assert!(!late.keep(message("one more"), accepted("wamid")));
+        assert_eq!(late.waiting(), LATE_RECORDS_MAX);
     }
 
     #[test]

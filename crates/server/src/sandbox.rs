@@ -92,6 +92,7 @@ pub async fn run(port: u16, sim_port: u16) -> std::io::Result<()> {
     let served = server.await;
     // Everything stops before the process exits, so nothing logs into a closed log writer.
     app::drain_queue(&state).await;
+    app::write_late_records(&state).await;
     sim.stop().await;
     state.store.close().await;
     served

@@ -4,7 +4,7 @@
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::queue::{QueueRuntime, SyncPacing};
-use crate::recording::{SendsInFlight, StoreHealth};
+use crate::recording::{LateRecords, SendsInFlight, StoreHealth};
 use crate::send::circuit::Circuits;
 use crate::send::executor::Executor;
 use crate::send::Sending;
@@ -28,6 +28,8 @@ pub struct AppState {
     pub store_health: StoreHealth,
     /// Synchronous sends not on record yet, which a status webhook may wait for.
     pub sends_in_flight: SendsInFlight,
+    /// Sent messages whose record the store could not take, written again later.
+    pub late_records: Arc<LateRecords>,
 }
 
 impl AppState {
@@ -39,6 +41,7 @@ impl AppState {
             sync_pacing: Arc::new(SyncPacing::default()),
             store_health: StoreHealth::default(),
             sends_in_flight: SendsInFlight::default(),
+            late_records: Arc::new(LateRecords::default()),
             settings: ArcSwap::from_pointee(settings),
             store,
             executor: Executor::new(),

@@ -212,7 +212,10 @@ async fn handle(
     drop(in_flight);
     if let Err(error) = recorded {
         // The provider has answered; the caller gets that answer even if the record is missing.
-        tracing::error!(%error, request_id = %request_id, message_id = %message_id, "send outcome not recorded");
+        // A message recorded first is on record (as queued); one that is not is kept and
+        // written once the store takes writes again.
+        let kept_for_later = !record_first && state.late_records.keep(record, outcome);
+        tracing::error!(%error, request_id = %request_id, message_id = %message_id, kept_for_later, "send outcome not recorded");
     }
     answer
 }
