@@ -98,15 +98,25 @@ impl Drop for InFlight<'_> {
 /// [`LATE_RECORDS_MAX`] wait; beyond that, and at the process's end, a record is lost (logged).
 #[derive(Default)]
 pub struct LateRecords {
-    waiting: Mutex<VecDeque<(NewMessage, SendOutcome)>>,
+    waiting: Mutex<VecDeque<LateRecord>>,
     /// One write at a time (the retries' and the last one at shutdown), so that what is left
     /// after a write is what the store did not take.
     writing: tokio::sync::Mutex<()>,
 }
 
+struct LateRecord {
+    message: NewMessage,
+    outcome: SendOutcome,
+    /// Writes of it that failed while the store answered.
+    refused: u32,
+}
+
 /// Records waiting at most: about 10 MiB of memory.
 pub const LATE_RECORDS_MAX: usize = 10_000;
 const LATE_RETRY_EVERY: Duration = Duration::from_secs(1);
+/// A record whose write fails this many times while the store answers is given up (logged),
+/// so that one record the store refuses cannot hold back the others for ever.
+const LATE_REFUSALS_MAX: u32 = 60;
 
 impl LateRecords {
     /// Keeps `message`'s record to write later; false when too many wait already (it is lost).
@@ -115,7 +125,11 @@ impl LateRecords {
         if waiting.len() >= LATE_RECORDS_MAX {
             return false;
         }
-        waiting.push_back((message, outcome));
+        waiting.push_back(LateRecord {
+            message,
+            outcome,
+            refused: 0,
+        });
         true
     }
 
@@ -124,23 +138,36 @@ impl LateRecords {
         self.lock().len()
     }
 
-    /// Writes the waiting records, oldest first, until the store fails one (the rest wait for
-    /// the next try). A record the store already holds is done: a write that failed on the way
-    /// may have been committed all the same.
+    /// Writes the waiting records, oldest first, until one fails (the rest wait for the next
+    /// try). A record the store already holds is done: a write that failed on the way may have
+    /// been committed all the same.
     pub async fn write(&self, store: &dyn Store) {
         let _writing = self.writing.lock().await;
         let mut taken = std::mem::take(&mut *self.lock());
-        while let Some((message, outcome)) = taken.pop_front() {
+        while let Some(mut record) = taken.pop_front() {
+            let (message, outcome) = (&record.message, &record.outcome);
             let written = match store.message(&message.id).await {
                 Ok(Some(_)) => Ok(()),
-                Ok(None) => store.record_sent(&message, &outcome, None).await,
+                Ok(None) => store.record_sent(message, outcome, None).await,
                 Err(error) => Err(error),
             };
-            if written.is_err() {
-                taken.push_front((message, outcome));
-                break;
+            match written {
+                Ok(()) => tracing::info!(message_id = %message.id, "send outcome recorded late"),
+                // The store answers, but not to this record.
+                Err(error) if store.ping().await.is_ok() => {
+                    record.refused += 1;
+                    if record.refused >= LATE_REFUSALS_MAX {
+                        tracing::error!(%error, message_id = %message.id, "sent message not on record: the store refuses its record");
+                        continue;
+                    }
+                    taken.push_front(record);
+                    break;
+                }
+                Err(_) => {
+                    taken.push_front(record);
+                    break;
+                }
             }
-            tracing::info!(message_id = %message.id, "send outcome recorded late");
         }
         // Back in front of any kept meanwhile, in their order.
         let mut waiting = self.lock();
@@ -160,7 +187,7 @@ impl LateRecords {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(NewMessage, SendOutcome)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<LateRecord>> {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -259,8 +286,37 @@ mod tests {
         late.write(store.as_ref()).await;
         assert_eq!(late.waiting(), 2);
         late.keep(message("m3"), accepted("wamid.3"));
-        let order: Vec<String> = late.lock().iter().map(|(m, _)| m.id.clone()).collect();
+        let order: Vec<String> = late.lock().iter().map(|r| r.message.id.clone()).collect();
         assert_eq!(order, ["m1", "m2", "m3"]);
+    }
+
+    #[tokio::test]
+    async fn a_record_the_store_refuses_is_given_up_and_no_longer_holds_back_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("late.db");
+        let store = switchboard_store::open(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        switchboard_store::testing::execute_on_sqlite(
+            &path,
+            "CREATE TRIGGER refuse_m1 BEFORE INSERT ON messages WHEN NEW.id = 'm1' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+        let late = LateRecords::default();
+        late.keep(message("m1"), accepted("wamid.1"));
+        late.keep(message("m2"), accepted("wamid.2"));
+        for _ in 1..LATE_REFUSALS_MAX {
+            late.write(store.as_ref()).await;
+        }
+        // Refused while the store answers, but not yet given up: m2 still waits behind it.
+        assert_eq!(late.waiting(), 2);
+        assert!(store.message("m2").await.unwrap().is_none());
+        late.write(store.as_ref()).await;
+        assert_eq!(late.waiting(), 0);
+        assert!(store.message("m1").await.unwrap().is_none());
+        assert!(store.message("m2").await.unwrap().is_some());
+        store.close().await;
     }
 
     #[test]

@@ -67,3 +67,9 @@ pub async fn set_connections_allowed(
     }
     admin.close().await
 }
+
+/// Runs `sql` on the SQLite database file at `path` beside an open store: for tests that make
+/// the store refuse some writes (with a trigger, say).
+pub fn execute_on_sqlite(path: &std::path::Path, sql: &str) -> rusqlite::Result<()> {
+    rusqlite::Connection::open(path)?.execute_batch(sql)
+}
