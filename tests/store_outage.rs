@@ -53,6 +53,24 @@ async fn reply(response: reqwest::Response) -> Reply {
     }
 }
 
+/// `switchboard_late_records` in `GET /metrics`.
+async fn late_records(client: &reqwest::Client, gateway: &str) -> u64 {
+    let text = client
+        .get(format!("{gateway}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("switchboard_late_records "))
+        .unwrap_or_else(|| panic!("no switchboard_late_records in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 /// The log lines that contain every one of `words`.
 fn lines_with<'a>(logs: &'a str, words: &[&str]) -> Vec<&'a str> {
     logs.lines()
@@ -109,6 +127,7 @@ async fn a_store_outage_refuses_new_sends_and_the_gateway_recovers_when_it_retur
     assert!(unrecorded.body["provider_message_id"].is_string());
     assert_eq!(sim.requests().len(), 2);
     let unrecorded_id = unrecorded.body["id"].as_str().unwrap().to_string();
+    assert_eq!(late_records(&client, &gateway).await, 1);
 
     // From now on recorded first: refused, and nothing reaches the provider.
     let refused = send(&client, &gateway, "while the store is away").await;
@@ -156,6 +175,7 @@ async fn a_store_outage_refuses_new_sends_and_the_gateway_recovers_when_it_retur
         late = get(&client, &late_url).await;
     }
     assert_eq!(late.status, 200, "not recorded late: {}", late.body);
+    assert_eq!(late_records(&client, &gateway).await, 0);
     assert_eq!(late.body["status"], "accepted", "{}", late.body);
     assert_eq!(
         late.body["provider_message_id"], unrecorded.body["provider_message_id"],

@@ -6,10 +6,12 @@
 //! retries and expirations (docs/async.md).
 //!
 //! The store's writer adds its group commits: batches, writes, writes per batch and commit time.
+//! Sent messages whose record waits for the store (`recording.rs`) are counted at scrape time.
 //!
 //! Each gateway owns its registry (no process-wide recorder), so several gateways in one
 //! process — as in the tests — keep separate counts.
 
+use crate::recording::LateRecords;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -280,6 +282,12 @@ impl Metrics {
             .register_collector(Box::new(StoreWrites(store)));
     }
 
+    /// Adds the sent messages whose record waits for the store to the scrape.
+    pub fn register_late_records(&mut self, late: Arc<LateRecords>) {
+        self.registry
+            .register_collector(Box::new(LateRecordsWaiting(late)));
+    }
+
     /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -346,6 +354,29 @@ impl Collector for StoreWrites {
                 )?;
         }
         Ok(())
+    }
+}
+
+/// Reads how many records wait at scrape time.
+struct LateRecordsWaiting(Arc<LateRecords>);
+
+impl fmt::Debug for LateRecordsWaiting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LateRecordsWaiting")
+    }
+}
+
+impl Collector for LateRecordsWaiting {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let waiting = i64::try_from(self.0.waiting()).unwrap_or(i64::MAX);
+        encoder
+            .encode_descriptor(
+                "late_records",
+                "Sent messages whose record waits, in this process, for the store to take writes again",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&waiting)
     }
 }
 

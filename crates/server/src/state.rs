@@ -36,12 +36,14 @@ impl AppState {
     pub fn new(settings: Settings, store: Arc<dyn Store>) -> Self {
         let mut metrics = Metrics::new();
         metrics.register_store(store.clone());
+        let late_records = Arc::new(LateRecords::default());
+        metrics.register_late_records(late_records.clone());
         AppState {
             queue: Arc::new(QueueRuntime::new(settings.queue.workers)),
             sync_pacing: Arc::new(SyncPacing::default()),
             store_health: StoreHealth::default(),
             sends_in_flight: SendsInFlight::default(),
-            late_records: Arc::new(LateRecords::default()),
+            late_records,
             settings: ArcSwap::from_pointee(settings),
             store,
             executor: Executor::new(),
