@@ -2,7 +2,7 @@
 //! database can be closed to connections under a running gateway:
 //! - the send already under way when the store goes gets the provider's answer; the record
 //!   that could not be written is logged with the request id and the message id, kept, and
-//!   written once the store is back;
+//!   written once the store is back, with the answer its idempotency key keeps;
 //! - from then on a message is recorded before its send: a store that cannot take it answers
 //!   503 and nothing reaches the provider; the readiness probe answers 503 too;
 //! - once the store is back, the gateway is ready again and messages are sent and recorded.
@@ -12,8 +12,9 @@ mod support;
 
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 use support::{free_port, postgres_database, tempdir, wait_for_200, Running, BINARY};
-use switchboard_sim::{SimCredentials, Simulator};
+use switchboard_sim::{Behaviour, SimCredentials, Simulator};
 use switchboard_store::testing::{set_connections_allowed, POSTGRES_URL_VAR};
 
 const TOKEN: &str = "outage-token";
@@ -22,17 +23,28 @@ struct Reply {
     status: u16,
     body: Value,
     request_id: String,
+    /// `Idempotent-Replayed: true`: the answer kept under the request's key.
+    replayed: bool,
 }
 
 async fn send(client: &reqwest::Client, gateway: &str, text: &str) -> Reply {
-    let response = client
+    send_with_key(client, gateway, text, None).await
+}
+
+async fn send_with_key(
+    client: &reqwest::Client,
+    gateway: &str,
+    text: &str,
+    key: Option<&str>,
+) -> Reply {
+    let mut request = client
         .post(format!("{gateway}/v1/messages"))
         .bearer_auth(TOKEN)
-        .json(&json!({"to": "+14085551234", "type": "text", "text": {"body": text}}))
-        .send()
-        .await
-        .unwrap();
-    reply(response).await
+        .json(&json!({"to": "+14085551234", "type": "text", "text": {"body": text}}));
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    reply(request.send().await.unwrap()).await
 }
 
 async fn get(client: &reqwest::Client, url: &str) -> Reply {
@@ -45,11 +57,16 @@ async fn reply(response: reqwest::Response) -> Reply {
         .to_str()
         .unwrap()
         .to_string();
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
     let body = response.json().await.unwrap_or(Value::Null);
     Reply {
         status,
         body,
         request_id,
+        replayed,
     }
 }
 
@@ -117,12 +134,27 @@ async fn a_store_outage_refuses_new_sends_and_the_gateway_recovers_when_it_retur
     assert_eq!(before.status, 202, "{}", before.body);
     assert_eq!(sim.requests().len(), 1);
 
+    // Under way when the store goes: the provider holds its answer while the store closes,
+    // after the request's idempotency key was claimed.
+    sim.set_behaviour("meta", Behaviour::Slow(Duration::from_secs(2)));
+    let under_way = {
+        let (client, gateway) = (client.clone(), gateway.clone());
+        tokio::spawn(async move {
+            send_with_key(&client, &gateway, "the store just went", Some("k-outage")).await
+        })
+    };
+    for _ in 0..500 {
+        if sim.requests().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(sim.requests().len(), 2, "the send reached the provider");
     set_connections_allowed(&admin_url, &store_url, false)
         .await
         .unwrap();
-
-    // Under way when the store went: sent, and the caller gets the provider's answer.
-    let unrecorded = send(&client, &gateway, "the store just went").await;
+    sim.set_behaviour("meta", Behaviour::Normal);
+    let unrecorded = under_way.await.unwrap();
     assert_eq!(unrecorded.status, 202, "{}", unrecorded.body);
     assert!(unrecorded.body["provider_message_id"].is_string());
     assert_eq!(sim.requests().len(), 2);
@@ -171,11 +203,17 @@ async fn a_store_outage_refuses_new_sends_and_the_gateway_recovers_when_it_retur
             break;
         }
         assert_eq!(late.status, 404, "{}", late.body);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
         late = get(&client, &late_url).await;
     }
     assert_eq!(late.status, 200, "not recorded late: {}", late.body);
     assert_eq!(late_records(&client, &gateway).await, 0);
+    // Its key kept its answer with it: a repeat replays it and sends nothing.
+    let repeat = send_with_key(&client, &gateway, "the store just went", Some("k-outage")).await;
+    assert_eq!(repeat.status, 202, "{}", repeat.body);
+    assert!(repeat.replayed, "{}", repeat.body);
+    assert_eq!(repeat.body["id"], unrecorded.body["id"]);
+    assert_eq!(sim.requests().len(), 3, "a replay sends nothing");
     assert_eq!(late.body["status"], "accepted", "{}", late.body);
     assert_eq!(
         late.body["provider_message_id"], unrecorded.body["provider_message_id"],

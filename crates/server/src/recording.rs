@@ -18,7 +18,7 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use switchboard_store::{NewMessage, SendOutcome, Store};
+use switchboard_store::{KeyAnswer, NewMessage, SendOutcome, Store, StoredResponse};
 use tokio::sync::Notify;
 
 /// Whether the store's writes have been going through.
@@ -107,8 +107,27 @@ pub struct LateRecords {
 struct LateRecord {
     message: NewMessage,
     outcome: SendOutcome,
+    /// The answer to keep under the request's idempotency key, written with the record.
+    key: Option<LateKeyAnswer>,
     /// Writes of it that failed while the store answered.
     refused: u32,
+}
+
+/// The answer a request's idempotency key keeps, owned, to be written with a late record.
+pub struct LateKeyAnswer {
+    pub client: String,
+    pub key: String,
+    pub response: StoredResponse,
+}
+
+impl LateKeyAnswer {
+    fn for_store(&self) -> KeyAnswer<'_> {
+        KeyAnswer {
+            client: &self.client,
+            key: &self.key,
+            response: &self.response,
+        }
+    }
 }
 
 /// Records waiting at most: about 10 MiB of memory.
@@ -119,8 +138,14 @@ const LATE_RETRY_EVERY: Duration = Duration::from_secs(1);
 const LATE_REFUSALS_MAX: u32 = 60;
 
 impl LateRecords {
-    /// Keeps `message`'s record to write later; false when too many wait already (it is lost).
-    pub fn keep(&self, message: NewMessage, outcome: SendOutcome) -> bool {
+    /// Keeps `message`'s record, and the answer its idempotency key keeps if it had one, to
+    /// write later; false when too many wait already (it is lost).
+    pub fn keep(
+        &self,
+        message: NewMessage,
+        outcome: SendOutcome,
+        key: Option<LateKeyAnswer>,
+    ) -> bool {
         let mut waiting = self.lock();
         if waiting.len() >= LATE_RECORDS_MAX {
             return false;
@@ -128,6 +153,7 @@ impl LateRecords {
         waiting.push_back(LateRecord {
             message,
             outcome,
+            key,
             refused: 0,
         });
         true
@@ -146,9 +172,12 @@ impl LateRecords {
         let mut taken = std::mem::take(&mut *self.lock());
         while let Some(mut record) = taken.pop_front() {
             let (message, outcome) = (&record.message, &record.outcome);
+            let key = record.key.as_ref().map(LateKeyAnswer::for_store);
+            // The record and the key's answer were one write: with the record, the answer is
+            // there too.
             let written = match store.message(&message.id).await {
                 Ok(Some(_)) => Ok(()),
-                Ok(None) => store.record_sent(message, outcome, None).await,
+                Ok(None) => store.record_sent(message, outcome, key).await,
                 Err(error) => Err(error),
             };
             match written {
@@ -260,8 +289,8 @@ mod tests {
             .await
             .unwrap();
         let late = LateRecords::default();
-        assert!(late.keep(message("m1"), accepted("wamid.1")));
-        assert!(late.keep(message("m2"), accepted("wamid.2")));
+        assert!(late.keep(message("m1"), accepted("wamid.1"), None));
+        assert!(late.keep(message("m2"), accepted("wamid.2"), None));
         assert_eq!(late.waiting(), 2);
         late.write(store.as_ref()).await;
         assert_eq!(late.waiting(), 0);
@@ -274,18 +303,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_late_record_keeps_its_idempotency_keys_answer() {
+        use switchboard_store::KeyClaim;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("late.db").display());
+        let store = switchboard_store::open(&url).await.unwrap();
+        let day_ms = 24 * 60 * 60 * 1000;
+        let claim = store
+            .claim_key("orders", "k1", "fingerprint", 1_000, day_ms)
+            .await
+            .unwrap();
+        assert_eq!(claim, KeyClaim::Fresh);
+        let answer = StoredResponse {
+            status: 202,
+            body: br#"{"id":"m1"}"#.to_vec(),
+            retry_after_secs: None,
+        };
+        let late = LateRecords::default();
+        let key = LateKeyAnswer {
+            client: "orders".to_owned(),
+            key: "k1".to_owned(),
+            response: answer.clone(),
+        };
+        late.keep(message("m1"), accepted("wamid.1"), Some(key));
+        late.write(store.as_ref()).await;
+        assert_eq!(late.waiting(), 0);
+        assert!(store.message("m1").await.unwrap().is_some());
+        // A repeat of the request now replays the answer instead of finding the key in flight.
+        let repeat = store
+            .claim_key("orders", "k1", "fingerprint", 2_000, day_ms)
+            .await
+            .unwrap();
+        assert_eq!(repeat, KeyClaim::Replay(answer));
+        store.close().await;
+    }
+
+    #[tokio::test]
     async fn late_records_wait_while_the_store_fails_and_keep_their_order() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("late.db").display());
         let store = switchboard_store::open(&url).await.unwrap();
         store.close().await;
         let late = LateRecords::default();
-        late.keep(message("m1"), accepted("wamid.1"));
-        late.keep(message("m2"), accepted("wamid.2"));
+        late.keep(message("m1"), accepted("wamid.1"), None);
+        late.keep(message("m2"), accepted("wamid.2"), None);
         // A closed store takes no write: both wait, in their order.
         late.write(store.as_ref()).await;
         assert_eq!(late.waiting(), 2);
-        late.keep(message("m3"), accepted("wamid.3"));
+        late.keep(message("m3"), accepted("wamid.3"), None);
         let order: Vec<String> = late.lock().iter().map(|r| r.message.id.clone()).collect();
         assert_eq!(order, ["m1", "m2", "m3"]);
     }
@@ -304,8 +369,8 @@ mod tests {
         )
         .unwrap();
         let late = LateRecords::default();
-        late.keep(message("m1"), accepted("wamid.1"));
-        late.keep(message("m2"), accepted("wamid.2"));
+        late.keep(message("m1"), accepted("wamid.1"), None);
+        late.keep(message("m2"), accepted("wamid.2"), None);
         for _ in 1..LATE_REFUSALS_MAX {
             late.write(store.as_ref()).await;
         }
@@ -323,9 +388,9 @@ mod tests {
     fn late_records_are_bounded() {
         let late = LateRecords::default();
         for n in 0..LATE_RECORDS_MAX {
-            assert!(late.keep(message(&format!("m{n}")), accepted("wamid")));
+            assert!(late.keep(message(&format!("m{n}")), accepted("wamid"), None));
         }
-        assert!(!late.keep(message("one more"), accepted("wamid")));
+        assert!(!late.keep(message("one more"), accepted("wamid"), None));
         assert_eq!(late.waiting(), LATE_RECORDS_MAX);
     }
 

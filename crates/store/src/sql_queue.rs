@@ -509,6 +509,17 @@ mod tests {
         let name = url.rsplit('/').next().unwrap_or_default();
         let mut admin = PgConnection::connect(&admin_url).await.unwrap();
         let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-        sqlx::raw_sql(&drop).execute(&mut admin).await.unwrap();
+        // FORCE cannot end another role's process, such as an autovacuum worker that has just
+        // started on the new tables: try again once it is done.
+        for attempt in 1.. {
+            match sqlx::raw_sql(&drop).execute(&mut admin).await {
+                Ok(_) => break,
+                Err(e) if attempt < 10 => {
+                    eprintln!("DROP DATABASE {name} failed ({e}); trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("DROP DATABASE {name}: {e}"),
+            }
+        }
     }
 }

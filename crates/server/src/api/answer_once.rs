@@ -6,6 +6,7 @@
 use crate::clock;
 use crate::http::{ApiError, ClientName};
 use crate::idempotency::{self, KEY_MAX_LEN, RETENTION};
+use crate::recording::LateKeyAnswer;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -36,6 +37,15 @@ impl HeldKey {
         KeyAnswer {
             client: &self.client,
             key: &self.key,
+            response,
+        }
+    }
+
+    /// `response` under this key, owned: for a record written later (`recording.rs`).
+    pub fn late_answer(&self, response: StoredResponse) -> LateKeyAnswer {
+        LateKeyAnswer {
+            client: self.client.clone(),
+            key: self.key.clone(),
             response,
         }
     }

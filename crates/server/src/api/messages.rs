@@ -193,6 +193,7 @@ async fn handle(
     .map_err(|failure| ApiError::from_send(failure, request_id));
     let outcome = outcome(&result);
     let answer = result.map(Answer::Sent);
+    let mut late_key_answer = None;
     let recorded = if record_first {
         state.store.record_outcome(&message_id, &outcome).await
     } else {
@@ -203,8 +204,10 @@ async fn handle(
             .store
             .record_sent(&record, &outcome, key_answer.map(|(k, r)| k.for_store(r)))
             .await;
-        if let (Ok(()), Some(key), Some(kept)) = (&recorded, &key, kept) {
-            key.kept(kept);
+        match (&recorded, &key, kept) {
+            (Ok(()), Some(key), Some(kept)) => key.kept(kept),
+            (Err(_), Some(key), Some(kept)) => late_key_answer = Some(key.late_answer(kept)),
+            _ => {}
         }
         recorded
     };
@@ -214,7 +217,8 @@ async fn handle(
         // The provider has answered; the caller gets that answer even if the record is missing.
         // A message recorded first is on record (as queued); one that is not is kept and
         // written once the store takes writes again.
-        let kept_for_later = !record_first && state.late_records.keep(record, outcome);
+        let kept_for_later =
+            !record_first && state.late_records.keep(record, outcome, late_key_answer);
         tracing::error!(%error, request_id = %request_id, message_id = %message_id, kept_for_later, "send outcome not recorded");
     }
     answer
