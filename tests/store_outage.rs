@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use support::{free_port, postgres_database, tempdir, wait_for_200, Running, BINARY};
 use switchboard_sim::{Behaviour, SimCredentials, Simulator};
-use switchboard_store::testing::{set_connections_allowed, POSTGRES_URL_VAR};
+use switchboard_store::testing::{set_connections_allowed, CLOSING_LIMIT, POSTGRES_URL_VAR};
 
 const TOKEN: &str = "outage-token";
 
@@ -135,8 +135,12 @@ async fn a_store_outage_refuses_new_sends_and_the_gateway_recovers_when_it_retur
     assert_eq!(sim.requests().len(), 1);
 
     // Under way when the store goes: the provider holds its answer while the store closes,
-    // after the request's idempotency key was claimed.
-    sim.set_behaviour("meta", Behaviour::Slow(Duration::from_secs(2)));
+    // after the request's idempotency key was claimed. It holds it longer than closing may
+    // take (within the provider's 10 s timeout), so the record cannot be written before.
+    sim.set_behaviour(
+        "meta",
+        Behaviour::Slow(CLOSING_LIMIT + Duration::from_secs(1)),
+    );
     let under_way = {
         let (client, gateway) = (client.clone(), gateway.clone());
         tokio::spawn(async move {

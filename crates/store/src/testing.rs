@@ -30,6 +30,11 @@ pub async fn fresh_postgres_database(admin_url: &str) -> Result<String, sqlx::Er
     Ok(url.to_string())
 }
 
+/// How long [`set_connections_allowed`] waits at most for closed connections to be gone.
+pub const CLOSING_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+const CLOSING_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+const CLOSING_POLLS: u32 = (CLOSING_LIMIT.as_millis() / CLOSING_POLL.as_millis()) as u32;
+
 /// Keeps every connection out of the database of `db_url` (closing those open) or lets them in
 /// again: a store that goes away and comes back, for the tests of what the gateway does then.
 /// `admin_url` is the role that created the database (its owner).
@@ -53,16 +58,21 @@ pub async fn set_connections_allowed(
         .execute(&mut admin)
         .await?;
         // A terminated backend may still finish what it was doing: wait until none is left.
-        for _ in 0..100 {
-            let left: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
-                    .bind(&name)
-                    .fetch_one(&mut admin)
-                    .await?;
+        let mut left: i64 = 0;
+        for _ in 0..CLOSING_POLLS {
+            left = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
+                .bind(&name)
+                .fetch_one(&mut admin)
+                .await?;
             if left == 0 {
                 break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(CLOSING_POLL).await;
+        }
+        if left > 0 {
+            return Err(sqlx::Error::Protocol(format!(
+                "{left} connections to {name} still open {CLOSING_LIMIT:?} after they were terminated"
+            )));
         }
     }
     admin.close().await
