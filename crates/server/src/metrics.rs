@@ -22,6 +22,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,15 +31,16 @@ use switchboard_store::Store;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
-    method: String,
+    method: Cow<'static, str>,
     status: u16,
 }
 
+// Labels that are constants are borrowed: a request counts itself without copying them.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AttemptLabels {
     endpoint: String,
-    outcome: String,
-    code: String,
+    outcome: Cow<'static, str>,
+    code: Cow<'static, str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -177,23 +179,30 @@ impl Metrics {
         }
     }
 
-    pub fn request(&self, route: &str, method: &str, status: u16) {
+    /// One request answered; `route` is the matched route's pattern.
+    pub fn request(&self, route: String, method: &str, status: u16) {
         self.requests
             .get_or_create(&RequestLabels {
-                route: route.to_string(),
-                method: method.to_string(),
+                route,
+                method: method_label(method),
                 status,
             })
             .inc();
     }
 
     /// One attempt; `code` is empty for an acceptance. Latency is observed for calls only.
-    pub fn attempt(&self, endpoint: &str, outcome: &str, code: &str, took: Option<Duration>) {
+    pub fn attempt(
+        &self,
+        endpoint: &str,
+        outcome: &'static str,
+        code: &'static str,
+        took: Option<Duration>,
+    ) {
         self.attempts
             .get_or_create(&AttemptLabels {
                 endpoint: endpoint.to_string(),
-                outcome: outcome.to_string(),
-                code: code.to_string(),
+                outcome: Cow::Borrowed(outcome),
+                code: Cow::Borrowed(code),
             })
             .inc();
         if let Some(took) = took {
@@ -382,3 +391,16 @@ impl Collector for LateRecordsWaiting {
 
 /// The content type of [`Metrics::render`].
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The methods the API serves, without a copy; any other is copied.
+fn method_label(method: &str) -> Cow<'static, str> {
+    match method {
+        "GET" => Cow::Borrowed("GET"),
+        "POST" => Cow::Borrowed("POST"),
+        "PUT" => Cow::Borrowed("PUT"),
+        "PATCH" => Cow::Borrowed("PATCH"),
+        "DELETE" => Cow::Borrowed("DELETE"),
+        "HEAD" => Cow::Borrowed("HEAD"),
+        "OPTIONS" => Cow::Borrowed("OPTIONS"),
+        other => Cow::Owned(other.to_owned()),
+    }
+}

@@ -13,7 +13,8 @@
 //! record could not be written: [`LateRecords`] keeps it in memory and writes it once the store
 //! takes writes again.
 
-use std::collections::{HashSet, VecDeque};
+use foldhash::HashSet;
+use std::collections::VecDeque;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};

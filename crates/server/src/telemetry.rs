@@ -9,7 +9,10 @@
 //!
 //! Lines are plain text, without colours even on a terminal: tracing-subscriber's colour
 //! support styles every field name, with a blank style when colours are off, which was a
-//! quarter of the request line's instructions (bench/RESULTS.md).
+//! quarter of the request line's instructions (bench/RESULTS.md). The time on each line is
+//! written as before, formatted once a second ([`timestamp`]).
+
+mod timestamp;
 
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
@@ -25,6 +28,7 @@ pub fn init() -> WorkerGuard {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
+        .with_timer(timestamp::UtcMicros)
         .try_init();
     guard
 }

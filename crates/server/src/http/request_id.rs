@@ -68,8 +68,9 @@ where
         }
         let request = response.request();
         if let Some(state) = state {
-            let route = request.match_pattern();
-            let route = route.as_deref().unwrap_or("unmatched");
+            let route = request
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".to_owned());
             state
                 .metrics
                 .request(route, request.method().as_str(), status);

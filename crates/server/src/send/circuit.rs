@@ -7,8 +7,8 @@
 //! endpoint reachable and counts as a success for the circuit.
 
 use super::AttemptError;
+use foldhash::HashMap;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard_core::ErrorCode;
@@ -117,7 +117,7 @@ impl Circuits {
 
     fn admit_at(&self, endpoint: &str, thresholds: Thresholds, now: Instant) -> Admission {
         let mut circuits = self.lock();
-        let circuit = circuits.entry(endpoint.to_string()).or_default();
+        let circuit = circuit_of(&mut circuits, endpoint);
         let probe = match circuit.state {
             CircuitState::Closed => false,
             CircuitState::Open => {
@@ -173,7 +173,7 @@ impl Circuits {
         now: Instant,
     ) {
         let mut circuits = self.lock();
-        let circuit = circuits.entry(endpoint.to_string()).or_default();
+        let circuit = circuit_of(&mut circuits, endpoint);
         if probe {
             circuit.probing = false;
         }
@@ -226,6 +226,15 @@ impl Circuits {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// `endpoint`'s circuit, a new closed one the first time. A lookup by `&str` first: the id is
+/// copied into the map only when the endpoint is new, not at every call.
+fn circuit_of<'a>(circuits: &'a mut HashMap<String, Circuit>, endpoint: &str) -> &'a mut Circuit {
+    if !circuits.contains_key(endpoint) {
+        circuits.insert(endpoint.to_owned(), Circuit::default());
+    }
+    circuits.get_mut(endpoint).expect("inserted above")
 }
 
 /// Leave to call one endpoint once.

@@ -2,7 +2,7 @@
 //! per-endpoint timeout, and transport failures mapped to Switchboard's error codes.
 
 use bytes::Bytes;
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_core::adapter::CLASSIFIED_HEADERS;
