@@ -391,6 +391,7 @@ impl Collector for LateRecordsWaiting {
 
 /// The content type of [`Metrics::render`].
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 /// The methods the API serves, without a copy; any other is copied.
 fn method_label(method: &str) -> Cow<'static, str> {
     match method {

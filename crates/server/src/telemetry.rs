@@ -19,6 +19,7 @@ use tracing_subscriber::EnvFilter;
 
 /// Sets up the log; keep the guard until exit. Without a thread for the log (the system refused
 /// one), lines are written by the loggers themselves.
+#[must_use = "dropping the guard stops the log writer"]
 pub fn init() -> Option<FlushGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
