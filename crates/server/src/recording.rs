@@ -16,7 +16,7 @@
 use foldhash::HashSet;
 use std::collections::VecDeque;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use switchboard_store::{KeyAnswer, NewMessage, SendOutcome, Store, StoredResponse};
@@ -100,6 +100,9 @@ impl Drop for InFlight<'_> {
 #[derive(Default)]
 pub struct LateRecords {
     waiting: Mutex<VecDeque<LateRecord>>,
+    /// Records out of `waiting` while a write tries them: they still wait, for the gauge and
+    /// the bound. Changed under `waiting`'s lock, but for each one done.
+    in_hand: AtomicUsize,
     /// One write at a time (the retries' and the last one at shutdown), so that what is left
     /// after a write is what the store did not take.
     writing: tokio::sync::Mutex<()>,
@@ -148,7 +151,7 @@ impl LateRecords {
         key: Option<LateKeyAnswer>,
     ) -> bool {
         let mut waiting = self.lock();
-        if waiting.len() >= LATE_RECORDS_MAX {
+        if waiting.len() + self.in_hand.load(Ordering::Relaxed) >= LATE_RECORDS_MAX {
             return false;
         }
         waiting.push_back(LateRecord {
@@ -160,9 +163,10 @@ impl LateRecords {
         true
     }
 
-    /// How many records wait.
+    /// How many records wait, those a write is trying included.
     pub fn waiting(&self) -> usize {
-        self.lock().len()
+        let waiting = self.lock();
+        waiting.len() + self.in_hand.load(Ordering::Relaxed)
     }
 
     /// Writes the waiting records, oldest first, until one fails (the rest wait for the next
@@ -170,7 +174,11 @@ impl LateRecords {
     /// been committed all the same.
     pub async fn write(&self, store: &dyn Store) {
         let _writing = self.writing.lock().await;
-        let mut taken = std::mem::take(&mut *self.lock());
+        let mut taken = {
+            let mut waiting = self.lock();
+            self.in_hand.store(waiting.len(), Ordering::Relaxed);
+            std::mem::take(&mut *waiting)
+        };
         while let Some(mut record) = taken.pop_front() {
             let (message, outcome) = (&record.message, &record.outcome);
             let key = record.key.as_ref().map(LateKeyAnswer::for_store);
@@ -182,11 +190,15 @@ impl LateRecords {
                 Err(error) => Err(error),
             };
             match written {
-                Ok(()) => tracing::info!(message_id = %message.id, "send outcome recorded late"),
+                Ok(()) => {
+                    self.in_hand.fetch_sub(1, Ordering::Relaxed);
+                    tracing::info!(message_id = %message.id, "send outcome recorded late");
+                }
                 // The store answers, but not to this record.
                 Err(error) if store.ping().await.is_ok() => {
                     record.refused += 1;
                     if record.refused >= LATE_REFUSALS_MAX {
+                        self.in_hand.fetch_sub(1, Ordering::Relaxed);
                         tracing::error!(%error, message_id = %message.id, "sent message not on record: the store refuses its record");
                         continue;
                     }
@@ -204,6 +216,7 @@ impl LateRecords {
         while let Some(record) = taken.pop_back() {
             waiting.push_front(record);
         }
+        self.in_hand.store(0, Ordering::Relaxed);
     }
 
     /// Until the store is dropped: writes what waits every [`LATE_RETRY_EVERY`].
@@ -382,6 +395,28 @@ mod tests {
         assert_eq!(late.waiting(), 0);
         assert!(store.message("m1").await.unwrap().is_none());
         assert!(store.message("m2").await.unwrap().is_some());
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn records_a_write_is_trying_still_count_as_waiting() {
+        use futures_util::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("late.db").display());
+        let store = switchboard_store::open(&url).await.unwrap();
+        let late = LateRecords::default();
+        late.keep(message("m1"), accepted("wamid.1"), None);
+        late.keep(message("m2"), accepted("wamid.2"), None);
+        // The write takes both and waits for the store's first answer: a scrape of the gauge
+        // then, or a bound check, still sees them.
+        let mut write = std::pin::pin!(late.write(store.as_ref()));
+        assert!(
+            write.as_mut().now_or_never().is_none(),
+            "the store answers later"
+        );
+        assert_eq!(late.waiting(), 2);
+        write.await;
+        assert_eq!(late.waiting(), 0);
         store.close().await;
     }
 
