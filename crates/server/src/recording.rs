@@ -292,11 +292,17 @@ mod tests {
         }
     }
 
+    /// A new SQLite store in the file at `path`.
+    async fn sqlite_store(path: &std::path::Path) -> Arc<dyn switchboard_store::Store> {
+        switchboard_store::open(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn late_records_are_written_once_and_a_record_already_held_is_done() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("late.db").display());
-        let store = switchboard_store::open(&url).await.unwrap();
+        let store = sqlite_store(&dir.path().join("late.db")).await;
         // Committed although its writer heard of a failure: already on record.
         store
             .record_sent(&message("m1"), &accepted("wamid.1"), None)
@@ -320,8 +326,7 @@ mod tests {
     async fn a_late_record_keeps_its_idempotency_keys_answer() {
         use switchboard_store::KeyClaim;
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("late.db").display());
-        let store = switchboard_store::open(&url).await.unwrap();
+        let store = sqlite_store(&dir.path().join("late.db")).await;
         let day_ms = 24 * 60 * 60 * 1000;
         let claim = store
             .claim_key("orders", "k1", "fingerprint", 1_000, day_ms)
@@ -355,8 +360,7 @@ mod tests {
     #[tokio::test]
     async fn late_records_wait_while_the_store_fails_and_keep_their_order() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("late.db").display());
-        let store = switchboard_store::open(&url).await.unwrap();
+        let store = sqlite_store(&dir.path().join("late.db")).await;
         store.close().await;
         let late = LateRecords::default();
         late.keep(message("m1"), accepted("wamid.1"), None);
@@ -373,9 +377,7 @@ mod tests {
     async fn a_record_the_store_refuses_is_given_up_and_no_longer_holds_back_the_others() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("late.db");
-        let store = switchboard_store::open(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
+        let store = sqlite_store(&path).await;
         switchboard_store::testing::execute_on_sqlite(
             &path,
             "CREATE TRIGGER refuse_m1 BEFORE INSERT ON messages WHEN NEW.id = 'm1' \
@@ -402,8 +404,7 @@ mod tests {
     async fn records_a_write_is_trying_still_count_as_waiting() {
         use futures_util::FutureExt;
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("late.db").display());
-        let store = switchboard_store::open(&url).await.unwrap();
+        let store = sqlite_store(&dir.path().join("late.db")).await;
         let late = LateRecords::default();
         late.keep(message("m1"), accepted("wamid.1"), None);
         late.keep(message("m2"), accepted("wamid.2"), None);
