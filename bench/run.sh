@@ -886,6 +886,32 @@ target() {
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (a - b) / b * 100}'; }
 below() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (b - a) / b * 100}'; }
 
+# The durable path's latency and CPU targets, as multiples of nginx's in the same run: the
+# machine's speed moves absolute figures by 40% from day to day, and by 2× since these targets
+# were first written as absolute ones (p99 ≤ 5 ms, ≤ 50 µs CPU per request). The multiples are
+# those figures over nginx's when they were set: p99 1.49 ms (5 / 1.49 = 3.36) and 11 µs CPU per
+# request (50 / 11 = 4.5), each rounded down. The absolute figures are still printed beside.
+P99_VS_NGINX=3.3
+CPU_VS_NGINX=4.5
+
+# p99_target LABEL_PREFIX GATEWAY_P99_US NGINX_P99_US
+p99_target() {
+  local times
+  times=$(awk -v g="$2" -v n="$3" 'BEGIN {printf "%.2f", g / n}')
+  target "${1}p99 ≤ ${P99_VS_NGINX}× nginx's" \
+    "$(awk -v t="$times" -v l="$P99_VS_NGINX" 'BEGIN {print (t <= l) ? 1 : 0}')" \
+    "$(ms "$2") vs $(ms "$3") ms: ${times}× (5 ms absolute: $( (($2 <= 5000)) && echo met || echo missed))"
+}
+
+# cpu_target LABEL_PREFIX GATEWAY_CPU_US NGINX_CPU_US
+cpu_target() {
+  local times
+  times=$(awk -v g="$2" -v n="$3" 'BEGIN {printf "%.2f", g / n}')
+  target "${1}CPU per request ≤ ${CPU_VS_NGINX}× nginx's" \
+    "$(awk -v t="$times" -v l="$CPU_VS_NGINX" 'BEGIN {print (t <= l) ? 1 : 0}')" \
+    "$2 vs $3 µs: ${times}× (50 µs absolute: $(awk -v c="$2" 'BEGIN {print (c <= 50) ? "met" : "missed"}'))"
+}
+
 evaluate() {
   local gw=${R_rps[gateway]} ng=${R_rps[$NGINX_REF]} share
   # The durable path (issue: group commit and a lean hot path).
@@ -895,10 +921,9 @@ evaluate() {
   else
     target "throughput ≥ 0.5× nginx's (SQLite file store)" 0 "$gw vs $ng req/s: ${share}×, missed by $(below "$gw" "$(awk -v b="$ng" 'BEGIN {printf "%.0f", b / 2}')")%"
   fi
-  local gp=${R_p99[gateway]}
-  target "p99 ≤ 5 ms" "$( ((gp <= 5000)) && echo 1 || echo 0)" "$(ms "$gp") ms"
-  local cpu=${R_cpu[gateway]}
-  target "CPU ≤ 50 µs per request" "$( ((cpu <= 50)) && echo 1 || echo 0)" "$cpu µs"
+  local gp=${R_p99[gateway]} np=${R_p99[$NGINX_REF]}
+  p99_target "" "$gp" "$np"
+  cpu_target "" "${R_cpu[gateway]}" "${R_cpu[$NGINX_REF]}"
   local rss=${R_rss[gateway]}
   target "peak RSS ≤ 64 MiB" "$(awk -v r="$rss" 'BEGIN {print (r <= 64) ? 1 : 0}')" "$rss MiB"
   if [[ -n "${R_rps[gateway-postgres]:-}" ]]; then
@@ -918,7 +943,6 @@ evaluate() {
   else
     target "throughput ≥ nginx's" 0 "$gw vs $ng req/s: missed by $(below "$gw" "$ng")%"
   fi
-  local np=${R_p99[$NGINX_REF]}
   if ((gp <= np)); then
     target "p99 ≤ nginx's" 1 "$(ms "$gp") vs $(ms "$np") ms"
   else
@@ -955,22 +979,22 @@ median() {
 PAIR_LINES=()
 evaluate_pairs() {
   ((PAIRS > 0)) && [[ -n "${R_rps[gateway-pair-1]:-}" ]] || return 0
-  local i g n ratio ratios=() p99s=() cpus=()
+  local i g n ratio ratios=() p99s=() nginx_p99s=() cpus=() nginx_cpus=()
   for ((i = 1; i <= PAIRS; i++)); do
     g=gateway-pair-$i n=nginx-pair-$i
     ratio=$(awk -v a="${R_rps[$g]}" -v b="${R_rps[$n]}" 'BEGIN {printf "%.2f", a / b}')
     ratios+=("$ratio") p99s+=("${R_p99[$g]}") cpus+=("${R_cpu[$g]}")
-    PAIR_LINES+=("| $i | ${R_rps[$n]} | ${R_rps[$g]} | ${ratio}× | $(ms "${R_p99[$g]}") | ${R_cpu[$g]} |")
+    nginx_p99s+=("${R_p99[$n]}") nginx_cpus+=("${R_cpu[$n]}")
+    PAIR_LINES+=("| $i | ${R_rps[$n]} | ${R_rps[$g]} | ${ratio}× | $(ms "${R_p99[$n]}") | $(ms "${R_p99[$g]}") | ${R_cpu[$n]} | ${R_cpu[$g]} |")
   done
-  local mr mp mc
+  local mr mp mc mnp mnc
   mr=$(median "${ratios[@]}") mp=$(median "${p99s[@]}") mc=$(median "${cpus[@]}")
-  PAIR_LINES+=("| median | | | **${mr}×** | **$(ms "$mp")** | **$mc** |")
+  mnp=$(median "${nginx_p99s[@]}") mnc=$(median "${nginx_cpus[@]}")
+  PAIR_LINES+=("| median | | | **${mr}×** | **$(ms "$mnp")** | **$(ms "$mp")** | **$mnc** | **$mc** |")
   target "paired (median of $PAIRS): throughput ≥ 0.5× nginx's" \
     "$(awk -v r="$mr" 'BEGIN {print (r >= 0.5) ? 1 : 0}')" "${mr}× (pairs: ${ratios[*]})"
-  target "paired (median of $PAIRS): p99 ≤ 5 ms" \
-    "$(awk -v p="$mp" 'BEGIN {print (p <= 5000) ? 1 : 0}')" "$(ms "$mp") ms"
-  target "paired (median of $PAIRS): CPU ≤ 50 µs per request" \
-    "$(awk -v c="$mc" 'BEGIN {print (c <= 50) ? 1 : 0}')" "$mc µs"
+  p99_target "paired (medians of $PAIRS): " "$mp" "$mnp"
+  cpu_target "paired (medians of $PAIRS): " "$mc" "$mnc"
 }
 
 # ---------------------------------------------------------------- profile
@@ -1153,8 +1177,8 @@ $notes}
 $targets
 EOF
     if ((${#PAIR_LINES[@]} > 0)); then
-      printf '\n## nginx and the gateway in pairs\n\n%s\n\n' "nginx, then the healthy gateway right after it, $PAIRS times (the rows nginx-pair-N and gateway-pair-N above). A pair's two runs are seconds apart, where the single rows are minutes apart from nginx's: a slow phase of the machine weighs on both runs of a pair, so the median pair moves less from one run of the benchmark to the next. The targets marked \"paired\" use it."
-      printf '%s\n' "| pair | nginx req/s | gateway req/s | ratio | gateway p99 ms | gateway CPU µs/req |" "|---|---:|---:|---:|---:|---:|" "${PAIR_LINES[@]}"
+      printf '\n## nginx and the gateway in pairs\n\n%s\n\n' "nginx, then the healthy gateway right after it, $PAIRS times (the rows nginx-pair-N and gateway-pair-N above). A pair's two runs are seconds apart, where the single rows are minutes apart from nginx's: a slow phase of the machine weighs on both runs of a pair, so the median pair moves less from one run of the benchmark to the next. The targets marked \"paired\" use the median ratio, and the medians of the pairs' p99 and CPU figures."
+      printf '%s\n' "| pair | nginx req/s | gateway req/s | ratio | nginx p99 ms | gateway p99 ms | nginx CPU µs/req | gateway CPU µs/req |" "|---|---:|---:|---:|---:|---:|---:|---:|" "${PAIR_LINES[@]}"
     fi
     if ((${#async_scenarios[@]} > 0)); then
       printf '\n## Asynchronous sending: the queue over time\n\n'
