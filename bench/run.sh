@@ -713,9 +713,9 @@ scenario_gateway() { # NAME [RUST_LOG] [STORE_URL] [NOTE] [LUA]
 }
 
 # nginx and the healthy gateway back to back, PAIRS times. On a shared machine the same build
-# moves by tens of percent between runs minutes apart (CPU per request too: 55 to 87 µs for one
-# build in two runs), and the gateway rows run minutes after
-# nginx: a pair's two runs are seconds apart, so a slow phase of the machine weighs on both.
+# moves by tens of percent between runs minutes apart (its CPU per request too: 51 to 87 µs in
+# two runs of one build), and the gateway rows run minutes after nginx: a pair's two runs are
+# seconds apart, so a slow phase of the machine weighs on both.
 scenario_pairs() {
   local i
   for ((i = 1; i <= PAIRS; i++)); do
