@@ -787,3 +787,85 @@ fn ulid_like() -> String {
         .as_nanos();
     format!("{nanos}-{}", std::process::id())
 }
+
+/// A gateway behind an egress proxy: with `HTTP_PROXY` set, the provider call goes to the proxy
+/// (in absolute form, for a plain-http provider) and its answer comes back as the send's. The
+/// provider's host does not resolve, so only the proxy can have carried the message.
+#[tokio::test]
+async fn provider_calls_go_through_the_proxy_the_environment_names() {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let proxy = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v24.0/106540352242922/messages"))
+        .and(header("host", "graph.provider.invalid"))
+        .and(header("authorization", "Bearer proxied-meta-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": "+14085551234", "wa_id": "14085551234"}],
+            "messages": [{"id": "wamid.through-the-proxy"}]
+        })))
+        .expect(1)
+        .mount(&proxy)
+        .await;
+
+    let port = free_port();
+    let dir = tempdir("proxy");
+    let config = dir.join("switchboard.toml");
+    std::fs::write(
+        &config,
+        support::meta_gateway_config(
+            port,
+            "sqlite::memory:",
+            "http://graph.provider.invalid",
+            "PROXIED",
+        ),
+    )
+    .unwrap();
+    let mut command = gateway_command("proxy");
+    // HTTP_PROXY alone: none of the variables that could override it or turn it off.
+    for name in [
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "REQUEST_METHOD",
+    ] {
+        command.env_remove(name);
+    }
+    let _gateway = Running(
+        command
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("HTTP_PROXY", proxy.uri())
+            .env("PROXIED_ORDERS_TOKEN", "orders-token-value")
+            .env("PROXIED_META_TOKEN", "proxied-meta-token")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    wait_for_200(&url, "/readyz").await;
+
+    let response = reqwest::Client::new()
+        .post(format!("{url}/v1/messages"))
+        .bearer_auth("orders-token-value")
+        .json(&json!({"to": "+14085551234", "type": "text", "text": {"body": "via the proxy"}}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        body["provider_message_id"], "wamid.through-the-proxy",
+        "{body}"
+    );
+    proxy.verify().await;
+}

@@ -137,9 +137,31 @@ impl Executor {
     }
 }
 
+/// The environment variables that name a proxy for provider calls, as reqwest reads them
+/// (`NO_PROXY` only narrows these). docs/configuration.md lists them.
+const PROXY_VARIABLES: [&str; 6] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
 /// The provider client's settings.
 fn build_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder();
+    // reqwest consults the environment's proxy settings twice on every request, even when they
+    // name none. With none named there is nothing to consult: saying so skips that work.
+    let builder = if PROXY_VARIABLES
+        .iter()
+        .any(|name| std::env::var_os(name).is_some())
+    {
+        builder
+    } else {
+        builder.no_proxy()
+    };
+    builder
         // A redirect is an answer to classify, never a reason to re-send the message (and
         // its credentials) somewhere that is not configured.
         .redirect(reqwest::redirect::Policy::none())
