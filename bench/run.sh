@@ -895,22 +895,29 @@ below() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (b - a) / b * 100}'; }
 P99_VS_NGINX=3.3
 CPU_VS_NGINX=4.5
 
+# times_of A B: A over B to two decimals, or "-" when either is not a positive number (a row
+# that served nothing); within TIMES LIMIT: 1 if TIMES is a number at most LIMIT, else 0.
+times_of() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 <= 0) print "-"; else printf "%.2f", a / b
+  }'
+}
+within() { awk -v t="$1" -v l="$2" 'BEGIN {print (t ~ /^[0-9.]+$/ && t + 0 <= l + 0) ? 1 : 0}'; }
+
 # p99_target LABEL_PREFIX GATEWAY_P99_US NGINX_P99_US
 p99_target() {
   local times
-  times=$(awk -v g="$2" -v n="$3" 'BEGIN {printf "%.2f", g / n}')
-  target "${1}p99 ≤ ${P99_VS_NGINX}× nginx's" \
-    "$(awk -v t="$times" -v l="$P99_VS_NGINX" 'BEGIN {print (t <= l) ? 1 : 0}')" \
+  times=$(times_of "$2" "$3")
+  target "${1}p99 ≤ ${P99_VS_NGINX}× nginx's" "$(within "$times" "$P99_VS_NGINX")" \
     "$(ms "$2") vs $(ms "$3") ms: ${times}× (5 ms absolute: $( (($2 <= 5000)) && echo met || echo missed))"
 }
 
 # cpu_target LABEL_PREFIX GATEWAY_CPU_US NGINX_CPU_US
 cpu_target() {
   local times
-  times=$(awk -v g="$2" -v n="$3" 'BEGIN {printf "%.2f", g / n}')
-  target "${1}CPU per request ≤ ${CPU_VS_NGINX}× nginx's" \
-    "$(awk -v t="$times" -v l="$CPU_VS_NGINX" 'BEGIN {print (t <= l) ? 1 : 0}')" \
-    "$2 vs $3 µs: ${times}× (50 µs absolute: $(awk -v c="$2" 'BEGIN {print (c <= 50) ? "met" : "missed"}'))"
+  times=$(times_of "$2" "$3")
+  target "${1}CPU per request ≤ ${CPU_VS_NGINX}× nginx's" "$(within "$times" "$CPU_VS_NGINX")" \
+    "$2 vs $3 µs: ${times}× (50 µs absolute: $(awk -v c="$2" 'BEGIN {print (c ~ /^[0-9.]+$/ && c + 0 <= 50) ? "met" : "missed"}'))"
 }
 
 evaluate() {
