@@ -788,9 +788,9 @@ fn ulid_like() -> String {
     format!("{nanos}-{}", std::process::id())
 }
 
-/// A gateway behind an egress proxy: with `HTTP_PROXY` set, the provider call goes to the proxy
-/// (in absolute form, for a plain-http provider) and its answer comes back as the send's. The
-/// provider's host does not resolve, so only the proxy can have carried the message.
+/// A gateway behind an egress proxy: with `HTTP_PROXY` set, the call to a plain-http provider is
+/// handed to the proxy, and the proxy's answer comes back as the send's. The provider's host
+/// does not resolve, so only the proxy can have carried the message.
 #[tokio::test]
 async fn provider_calls_go_through_the_proxy_the_environment_names() {
     use wiremock::matchers::{header, method, path};

@@ -117,9 +117,11 @@ impl Upstream {
     }
 }
 
-/// The provider client as the gateway builds it (crates/server/src/send/executor.rs).
+/// The provider client as the gateway builds it (crates/server/src/send/executor.rs) when the
+/// environment names no proxy, as in bench/run.sh.
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .retry(reqwest::retry::never().max_retries_per_request(0))
         .pool_idle_timeout(Duration::from_secs(90))

@@ -148,15 +148,19 @@ const PROXY_VARIABLES: [&str; 6] = [
     "all_proxy",
 ];
 
+/// Whether any of [`PROXY_VARIABLES`] is set (`is_set` looks one up), even to nothing.
+fn names_a_proxy(is_set: impl Fn(&str) -> bool) -> bool {
+    PROXY_VARIABLES.iter().any(|name| is_set(name))
+}
+
 /// The provider client's settings.
 fn build_client() -> reqwest::Client {
     let builder = reqwest::Client::builder();
-    // reqwest consults the environment's proxy settings twice on every request, even when they
-    // name none. With none named there is nothing to consult: saying so skips that work.
-    let builder = if PROXY_VARIABLES
-        .iter()
-        .any(|name| std::env::var_os(name).is_some())
-    {
+    // reqwest looks a plain-http request's destination up in the environment's proxy settings
+    // twice per request (an https one once per connection), even when they name no proxy. With
+    // none named, saying so skips that. This holds while reqwest reads proxies from the
+    // environment only: its `system-proxy` feature (operating-system settings) is not enabled.
+    let builder = if names_a_proxy(|name| std::env::var_os(name).is_some()) {
         builder
     } else {
         builder.no_proxy()
@@ -195,6 +199,22 @@ fn transport_failure(error: reqwest::Error) -> ProviderFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_proxy_variable_alone_keeps_the_proxy_settings() {
+        for name in [
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            assert!(names_a_proxy(|set| set == name), "{name}");
+        }
+        assert!(!names_a_proxy(|set| set == "NO_PROXY" || set == "no_proxy"));
+        assert!(!names_a_proxy(|_| false));
+    }
 
     #[test]
     fn urls_are_parsed_once_and_the_cache_stays_bounded() {
