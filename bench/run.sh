@@ -41,7 +41,10 @@
 # PAIRS (5: nginx and the healthy gateway run back to back this many times; 0: not at all),
 # ASYNC_SENDERS (8), BATCH_CONNECTIONS (4), DRAIN_TIMEOUT (120, seconds), ONLY (scenarios to
 # run after direct, nginx and the stack-floor rows, and before nginx-again, space-separated, e.g.
-# "keys async"; targets are then not evaluated, but for those of "pairs"), SKIP_INSTALL=1, SKIP_BUILD=1, KEEP_TMP=1, CARGO_TARGET_DIR.
+# "keys async"; targets are then not evaluated, but for those of "pairs"), BUILD (pgo: the
+# gateway built as the image builds it, with profile-guided optimization by deploy/pgo/build.sh,
+# which takes about 15 minutes; plain: `cargo build --release`), SKIP_INSTALL=1, SKIP_BUILD=1,
+# KEEP_TMP=1, CARGO_TARGET_DIR.
 
 set -euo pipefail
 
@@ -67,6 +70,7 @@ BATCH_CONNECTIONS=${BATCH_CONNECTIONS:-4}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
 PAIRS=${PAIRS:-5}
 ONLY=${ONLY:-}
+BUILD=${BUILD:-pgo}
 
 FAKE_PORT=$((PORT_BASE + 1))
 BLACKHOLE_PORT=$((PORT_BASE + 2))
@@ -224,18 +228,32 @@ install_tools() {
 target_dir=""
 build() {
   cd "$root"
-  if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    log "building (release)"
-    cargo build --release -p switchboard-server -p switchboard-bench
-  fi
   target_dir=${CARGO_TARGET_DIR:-$root/target}
   [[ "$target_dir" == /* ]] || target_dir="$root/$target_dir"
   GATEWAY_BIN_GIVEN=${GATEWAY_BIN:-}
-  GATEWAY_BIN=${GATEWAY_BIN:-$target_dir/release/switchboard}
+  local gateway_default
+  case $BUILD in
+    pgo) gateway_default="$target_dir/pgo/switchboard" ;;
+    plain) gateway_default="$target_dir/release/switchboard" ;;
+    *) die "BUILD: expected pgo or plain, not $BUILD" ;;
+  esac
+  if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    log "building (release)"
+    if [[ "$BUILD" == plain ]]; then
+      cargo build --release -p switchboard-server -p switchboard-bench
+    else
+      cargo build --release -p switchboard-bench
+      if [[ -z "$GATEWAY_BIN_GIVEN" ]]; then
+        log "building the gateway as the image does, with profile-guided optimization (deploy/pgo/build.sh, about 15 minutes)"
+        CARGO_TARGET_DIR=$target_dir "$root/deploy/pgo/build.sh" >/dev/null
+      fi
+    fi
+  fi
+  GATEWAY_BIN=${GATEWAY_BIN:-$gateway_default}
   FAKE_BIN="$target_dir/release/fake-provider"
   FLOOR_BIN="$target_dir/release/stack-floor"
   [[ -x "$GATEWAY_BIN" && -x "$FAKE_BIN" && -x "$FLOOR_BIN" ]] ||
-    die "binaries missing under $target_dir/release"
+    die "binaries missing: $GATEWAY_BIN, or the benchmark's under $target_dir/release"
 }
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -1124,7 +1142,13 @@ write_report() {
   if [[ -n "$(git -C "$root" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
     commit="$commit (with uncommitted changes)"
   fi
-  [[ -n "${GATEWAY_BIN_GIVEN:-}" ]] && commit="$commit (gateway binary given by GATEWAY_BIN)"
+  if [[ -n "${GATEWAY_BIN_GIVEN:-}" ]]; then
+    commit="$commit (gateway binary given by GATEWAY_BIN)"
+  elif [[ "$BUILD" == pgo ]]; then
+    commit="$commit, built with profile-guided optimization (deploy/pgo/build.sh)"
+  else
+    commit="$commit, built by \`cargo build --release\` (BUILD=plain)"
+  fi
   local store_desc
   if [[ -n "${STORE_URL:-}" ]]; then
     store_desc="\`$(sed -E 's#(://[^:/@]*):[^@]*@#\1:****@#' <<<"$STORE_URL")\` (STORE_URL)"
