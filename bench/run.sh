@@ -1149,6 +1149,8 @@ write_report() {
   else
     commit="$commit, built by \`cargo build --release\` (BUILD=plain)"
   fi
+  [[ "${SKIP_BUILD:-0}" == 1 && -z "${GATEWAY_BIN_GIVEN:-}" ]] &&
+    commit="$commit (SKIP_BUILD: the binary already built, not rebuilt for this commit)"
   local store_desc
   if [[ -n "${STORE_URL:-}" ]]; then
     store_desc="\`$(sed -E 's#(://[^:/@]*):[^@]*@#\1:****@#' <<<"$STORE_URL")\` (STORE_URL)"

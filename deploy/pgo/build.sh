@@ -11,13 +11,15 @@
 #    generic API simulated on loopback, a SQLite store in a temporary directory) and wrk sends
 #    it deploy/pgo/train.lua's mix for TRAIN_SECS: every message type on every provider, keyed
 #    and keyless, queued and batched, dry runs, invalid bodies, reads and webhooks. With
-#    PGO_POSTGRES_URL (a database the build may write to), a second instrumented gateway with
-#    that database as its store, and the sandbox's simulator as its providers, gets the same mix.
+#    PGO_POSTGRES_URL (a throwaway database the build may write to), a second instrumented
+#    gateway with that database as its store, and the sandbox's simulator as its providers,
+#    gets the same mix.
 # 3. The counts merged with llvm-profdata (rustup's llvm-tools component, which matches rustc's
 #    LLVM) and the release build that uses them.
 #
-# The compiler then lays out the code that runs in production as the fast path: bench/RESULTS.md
-# has the measurements. A path the training never runs still works the same; it is only laid out
+# The compiler then lays out the code the mix runs as the fast path: bench/RESULTS.md has the
+# measurements. A path the training never runs (HTTPS to a provider: the simulator speaks plain
+# HTTP; the PostgreSQL store without PGO_POSTGRES_URL) still works the same; it is only laid out
 # as cold code. The binary behaves exactly as the plain `cargo build --release` one: only the
 # machine code's layout and inlining differ.
 #
@@ -49,9 +51,12 @@ GATEWAY_PORT=$PORT_BASE
 SIM_PORT=$((PORT_BASE + 1))
 PG_GATEWAY_PORT=$((PORT_BASE + 2))
 target_dir=${CARGO_TARGET_DIR:-$root/target}
+# Absolute: cargo runs rustc from each crate's own directory, and -Cprofile-use names a file.
+[[ "$target_dir" == /* ]] || target_dir="$root/$target_dir"
 
-# Loopback only: no proxy from the environment.
+# Loopback only: no proxy from the environment, and no configuration override from it.
 unset HTTPS_PROXY https_proxy HTTP_PROXY http_proxy ALL_PROXY all_proxy
+while read -r name; do unset "$name"; done < <(compgen -e | grep '^SWITCHBOARD__' || true)
 
 log() { printf '%s\n' "pgo: $*" >&2; }
 die() {
@@ -61,13 +66,15 @@ die() {
 
 # --- tools ---
 
-host=$(rustc -vV | sed -n 's/^host: //p')
-profdata="$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata"
-if [[ -z "$check_only" && ! -x "$profdata" ]]; then
-  [[ "${SKIP_INSTALL:-0}" == 1 ]] && die "llvm-profdata missing: run 'rustup component add llvm-tools'"
-  log "installing rustup's llvm-tools component (llvm-profdata)"
-  rustup component add llvm-tools
-  [[ -x "$profdata" ]] || die "llvm-tools installed but $profdata is missing"
+if [[ -z "$check_only" ]]; then
+  host=$(rustc -vV | sed -n 's/^host: //p')
+  profdata="$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata"
+  if [[ ! -x "$profdata" ]]; then
+    [[ "${SKIP_INSTALL:-0}" == 1 ]] && die "llvm-profdata missing: run 'rustup component add llvm-tools'"
+    log "installing rustup's llvm-tools component (llvm-profdata)"
+    rustup component add llvm-tools
+    [[ -x "$profdata" ]] || die "llvm-tools installed but $profdata is missing"
+  fi
 fi
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
@@ -92,16 +99,26 @@ trap cleanup EXIT
 
 cd "$root"
 
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in "$GATEWAY_PORT" "$SIM_PORT" "$PG_GATEWAY_PORT"; do
+  port_free "$port" || die "port $port is in use (set PORT_BASE)"
+done
+
 # --- 1. the instrumented build ---
 
+# `--target`: RUSTFLAGS then reach the binary's crates only, not the build scripts and
+# procedural macros that cargo runs during the build (instrumented, they would write counts of
+# the build itself). The path given to -Cprofile-generate is fixed, so that the instrumented
+# build stays cached between runs; LLVM_PROFILE_FILE below says where the training's counts go.
 if [[ -n "$check_only" ]]; then
   instrumented=$check_only
 else
+  rm -f "$target_dir/pgo/switchboard" "$target_dir/pgo/switchboard.profdata"
   log "1/3 building the instrumented binary"
-  RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-generate=$tmp/profiles" \
+  RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-generate=$target_dir/pgo/unused-counts" \
     CARGO_TARGET_DIR="$target_dir/pgo-instrumented" \
-    cargo build --locked --release -p switchboard-server
-  instrumented="$target_dir/pgo-instrumented/release/switchboard"
+    cargo build --locked --release -p switchboard-server --target "$host"
+  instrumented="$target_dir/pgo-instrumented/$host/release/switchboard"
 fi
 
 # --- 2. training ---
@@ -109,8 +126,8 @@ fi
 wait_ready() {
   local port=$1 pid=$2 log_file=$3 i
   for i in $(seq 300); do
-    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
     kill -0 "$pid" 2>/dev/null || break
+    curl -fs --max-time 2 "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   tail -n 20 "$log_file" >&2 || true
@@ -120,7 +137,7 @@ wait_ready() {
 # Stops a gateway with SIGTERM: the counts are written when the process exits normally.
 stop() {
   local pid=$1
-  kill -TERM "$pid"
+  kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" || die "the gateway (pid $pid) did not exit cleanly: its counts may be missing"
 }
 
@@ -159,8 +176,8 @@ train() {
   check_mix "$port"
 }
 
-export LLVM_PROFILE_FILE="$tmp/profiles/%p-%m.profraw"
-mkdir -p "$tmp/sandbox" "$tmp/profiles"
+export LLVM_PROFILE_FILE="$tmp/counts/%p-%m.profraw"
+mkdir -p "$tmp/sandbox" "$tmp/counts"
 (cd "$tmp/sandbox" && exec env -u RUST_LOG "$instrumented" sandbox \
   --port "$GATEWAY_PORT" --sim-port "$SIM_PORT") >"$tmp/sandbox.log" 2>&1 &
 sandbox=$!
@@ -169,14 +186,14 @@ wait_ready "$GATEWAY_PORT" "$sandbox" "$tmp/sandbox.log"
 train "$GATEWAY_PORT" "the sandbox (SQLite store)"
 
 if [[ -n "${PGO_POSTGRES_URL:-}" ]]; then
-  # The sandbox's configuration with PostgreSQL as the store and the running simulator as
-  # every provider (the simulator checks the sandbox's credentials, which the file holds).
+  # The sandbox's configuration with the running simulator as every provider (the simulator
+  # checks the sandbox's credentials, which the file holds) and PostgreSQL as the store (given
+  # through the environment, so that no character of the URL needs quoting in the file).
   sed -e "s#^listen = .*#listen = \"127.0.0.1:$PG_GATEWAY_PORT\"#" \
-    -e "s#^url = \"sqlite:.*#url = \"$PGO_POSTGRES_URL\"#" \
     -e "s#http://127.0.0.1:9/#http://127.0.0.1:$SIM_PORT/#" \
     config/default.toml >"$tmp/postgres.toml"
-  grep -q "^url = \"postgres" "$tmp/postgres.toml" || die "could not set the store in the configuration"
-  env -u RUST_LOG "$instrumented" serve --config "$tmp/postgres.toml" >"$tmp/postgres.log" 2>&1 &
+  SWITCHBOARD__STORE__URL=$PGO_POSTGRES_URL env -u RUST_LOG "$instrumented" serve \
+    --config "$tmp/postgres.toml" >"$tmp/postgres.log" 2>&1 &
   pg_gateway=$!
   pids+=("$pg_gateway")
   wait_ready "$PG_GATEWAY_PORT" "$pg_gateway" "$tmp/postgres.log"
@@ -191,7 +208,7 @@ if [[ -n "$check_only" ]]; then
 fi
 
 shopt -s nullglob
-raw=("$tmp"/profiles/*.profraw)
+raw=("$tmp"/counts/*.profraw)
 ((${#raw[@]})) || die "the training wrote no counts"
 "$profdata" merge -o "$tmp/merged.profdata" "${raw[@]}"
 mkdir -p "$target_dir/pgo"
@@ -199,10 +216,11 @@ cp "$tmp/merged.profdata" "$target_dir/pgo/switchboard.profdata"
 
 # --- 3. the optimized build ---
 
+# Every crate reads the profile, so each new profile rebuilds them all.
 log "3/3 building with the profile"
 RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-use=$target_dir/pgo/switchboard.profdata" \
   CARGO_TARGET_DIR="$target_dir/pgo-optimized" \
-  cargo build --locked --release -p switchboard-server
-cp "$target_dir/pgo-optimized/release/switchboard" "$target_dir/pgo/switchboard"
+  cargo build --locked --release -p switchboard-server --target "$host"
+cp "$target_dir/pgo-optimized/$host/release/switchboard" "$target_dir/pgo/switchboard"
 log "built $target_dir/pgo/switchboard"
 echo "$target_dir/pgo/switchboard"

@@ -27,8 +27,8 @@ local bodies = {
   '{' .. to .. '"type": "template", "template": {"name": "wa_voice_call", "language": {"code": "en"}, "components": [{"type": "button", "sub_type": "voice_call", "parameters": [{"type": "ttl_minutes", "ttl_minutes": 100}, {"type": "payload", "payload": "campaign_q4"}]}]}}',
 }
 
--- Each body as written (the sender's route: Kaleyra first), then pinned to each provider.
-local providers = { nil, "kaleyra", "meta", "legacy" }
+-- Each body as written (false: the sender's route, Kaleyra first), then pinned to each provider.
+local providers = { false, "kaleyra", "meta", "legacy" }
 
 local invalid = {
   '{' .. to .. '"type": "text"}',
@@ -38,7 +38,7 @@ local invalid = {
 }
 
 local function pinned(body, provider)
-  if provider == nil or body:find('"provider"', 1, true) then
+  if not provider or body:find('"provider"', 1, true) then
     return body
   end
   return '{"provider": "' .. provider .. '", ' .. body:sub(2)
@@ -54,22 +54,31 @@ end
 
 local n = 0
 local threads = 0
+-- Keys are unique to this run (a database trained before keeps its keys for 24 hours) and to
+-- each thread: `prefix` is a global of each thread's Lua state.
+local run = tostring(os.time())
 
--- Each thread's keys are its own: `thread_id` is a global of the thread's Lua state.
 setup = function(thread)
-  thread:set("thread_id", threads)
+  thread:set("prefix", "train-" .. run .. "-" .. threads .. "-")
   threads = threads + 1
 end
 
+-- The ids of the last message sent, for the reads and webhooks that follow.
+local last_id = nil
+local last_provider_id = nil
+
 request = function()
   n = n + 1
-  local body = bodies[(n % #bodies) + 1]
-  local provider = providers[(math.floor(n / #bodies) % #providers) + 1]
+  -- Twenty kinds of request in turn (`slot`); each round through them moves every kind on to
+  -- the next body, provider and invalid body, so that every kind meets every one.
   local slot = n % 20
+  local round = math.floor(n / 20)
+  local body = bodies[((round + slot) % #bodies) + 1]
+  local provider = providers[(math.floor(round / #bodies) % #providers) + 1]
   if slot < 10 then
     return wrk.format("POST", "/v1/messages", json_headers(), pinned(body, provider))
   elseif slot < 12 then
-    local key = "train-" .. thread_id .. "-" .. n
+    local key = prefix .. n
     return wrk.format("POST", "/v1/messages", json_headers({ ["Idempotency-Key"] = key }), pinned(body, provider))
   elseif slot == 12 then
     return wrk.format("POST", "/v1/messages", json_headers({ ["Prefer"] = "respond-async" }), pinned(body, provider))
@@ -79,29 +88,33 @@ request = function()
   elseif slot == 14 then
     return wrk.format("POST", "/v1/messages?dry_run=true", json_headers(), pinned(body, provider))
   elseif slot == 15 then
-    return wrk.format("POST", "/v1/messages", json_headers(), invalid[(n % #invalid) + 1])
+    return wrk.format("POST", "/v1/messages", json_headers(), invalid[(round % #invalid) + 1])
   elseif slot == 16 then
     return wrk.format("GET", "/v1/messages/" .. (last_id or "01JD3W6Q8S3M1V2H7KX2F5N9ZC"), json_headers())
   elseif slot == 17 then
+    local statuses = { "sent", "delivered", "read" }
     return wrk.format("POST", "/webhooks/legacy", { ["Content-Type"] = "application/json",
       ["X-Callback-Token"] = "sim-generic-callback-token" },
-      '{"externalId": "01JD3W6Q8S3M1V2H7KX2F5N9ZC", "status": "delivered"}')
+      '{"externalId": "' .. (last_id or "01JD3W6Q8S3M1V2H7KX2F5N9ZC") .. '", "status": "'
+      .. statuses[(round % #statuses) + 1] .. '"}')
   elseif slot == 18 then
+    local id = last_provider_id or (prefix .. n)
     return wrk.format("POST", "/webhooks/kaleyra", { ["Content-Type"] = "application/json",
       ["X-Callback-Token"] = "sim-kaleyra-callback-token" },
       '{"meta_object": {"field": "messages", "value": {"statuses": [{"id": "other-id", "status": "delivered", '
       .. '"timestamp": "1795255200", "recipient_id": "14085551234"}]}}, '
-      .. '"extra_info": {"message_id": "train-' .. n .. '", "ref": "customer1"}, '
-      .. '"status": "DELIVERED", "message_id": "train-' .. n .. '"}')
+      .. '"extra_info": {"message_id": "' .. id .. '", "ref": "customer1"}, '
+      .. '"status": "DELIVERED", "message_id": "' .. id .. '"}')
   else
     return wrk.format("GET", "/metrics", {})
   end
 end
 
--- The id of the last message sent, read back by a later request (a 404 until there is one).
+-- The ids of the last message a provider took, for the reads and webhooks that follow.
 response = function(status, headers, body)
   if status == 202 then
     last_id = body:match('"id":"(%w+)"') or last_id
+    last_provider_id = body:match('"provider_message_id":"([^"]+)"') or last_provider_id
   end
 end
 
