@@ -11,7 +11,10 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{free_port, postgres_database, tempdir, wait_for_200, Running, BINARY};
+use support::{
+    free_port, postgres_database, send_signal, tempdir, wait_for_200, wait_for_exit, Running,
+    BINARY,
+};
 use switchboard_sim::{Behaviour, SimCredentials, Simulator};
 
 const SANDBOX_SECRETS: &[&str] = &[
@@ -30,29 +33,6 @@ fn repo_file(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .join(path)
-}
-
-/// Sends `signal` (`TERM`, `INT`, …) to the child.
-fn send_signal(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-fn wait_for_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "the process did not exit within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[tokio::test]

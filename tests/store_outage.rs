@@ -13,7 +13,10 @@ mod support;
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use support::{free_port, postgres_database, tempdir, wait_for_200, Running, BINARY};
+use support::{
+    free_port, postgres_database, send_signal, tempdir, wait_for_200, wait_for_exit, Running,
+    BINARY,
+};
 use switchboard_sim::{Behaviour, SimCredentials, Simulator};
 use switchboard_store::testing::{set_connections_allowed, CLOSING_LIMIT, POSTGRES_URL_VAR};
 
@@ -232,6 +235,11 @@ async fn a_store_outage_refuses_new_sends_and_the_gateway_recovers_when_it_retur
     let found = get(&client, &format!("{gateway}/v1/messages/{next_id}")).await;
     assert_eq!(found.body["status"], "accepted", "{}", found.body);
 
+    // Stopped as an operator would (SIGTERM): the log's last lines are written out at exit,
+    // where a kill would lose those of its last 50 ms (docs/configuration.md).
+    let mut running = running;
+    send_signal(&running.0, "TERM");
+    assert!(wait_for_exit(&mut running.0, Duration::from_secs(20)).success());
     drop(running);
     let logs = std::fs::read_to_string(&log_path).unwrap();
     let not_recorded_line = format!("message_id={unrecorded_id}");

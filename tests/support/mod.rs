@@ -43,6 +43,29 @@ pub fn serve(dir: &std::path::Path, config: &std::path::Path, env: &[(&str, &str
     Running(child)
 }
 
+/// Sends `signal` (`TERM`, `INT`, …) to the child.
+pub fn send_signal(child: &Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+pub fn wait_for_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "the process did not exit within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Kills the child if a test fails half-way.
 pub struct Running(pub Child);
 
