@@ -122,6 +122,8 @@ pub struct LateKeyAnswer {
     pub client: String,
     pub key: String,
     pub response: StoredResponse,
+    /// The message the key was claimed for, if any.
+    pub message_id: Option<String>,
 }
 
 impl LateKeyAnswer {
@@ -130,6 +132,7 @@ impl LateKeyAnswer {
             client: &self.client,
             key: &self.key,
             response: &self.response,
+            message_id: self.message_id.as_deref(),
         }
     }
 }
@@ -329,7 +332,7 @@ mod tests {
         let store = sqlite_store(&dir.path().join("late.db")).await;
         let day_ms = 24 * 60 * 60 * 1000;
         let claim = store
-            .claim_key("orders", "k1", "fingerprint", 1_000, day_ms)
+            .claim_key("orders", "k1", "fingerprint", 1_000, day_ms, Some("m1"))
             .await
             .unwrap();
         assert_eq!(claim, KeyClaim::Fresh);
@@ -343,6 +346,7 @@ mod tests {
             client: "orders".to_owned(),
             key: "k1".to_owned(),
             response: answer.clone(),
+            message_id: Some("m1".to_owned()),
         };
         late.keep(message("m1"), accepted("wamid.1"), Some(key));
         late.write(store.as_ref()).await;
@@ -350,7 +354,7 @@ mod tests {
         assert!(store.message("m1").await.unwrap().is_some());
         // A repeat of the request now replays the answer instead of finding the key in flight.
         let repeat = store
-            .claim_key("orders", "k1", "fingerprint", 2_000, day_ms)
+            .claim_key("orders", "k1", "fingerprint", 2_000, day_ms, None)
             .await
             .unwrap();
         assert_eq!(repeat, KeyClaim::Replay(answer));

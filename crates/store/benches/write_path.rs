@@ -87,7 +87,14 @@ async fn one_message(store: &dyn Store, n: usize, keys: bool) {
     let key = format!("key-{n}");
     if keys {
         store
-            .claim_key("bench", &key, "fingerprint", 1_790_000_000_000, 86_400_000)
+            .claim_key(
+                "bench",
+                &key,
+                "fingerprint",
+                1_790_000_000_000,
+                86_400_000,
+                Some(&id),
+            )
             .await
             .expect("claim_key");
     }
@@ -108,6 +115,7 @@ async fn one_message(store: &dyn Store, n: usize, keys: bool) {
         client: "bench",
         key: &key,
         response: &response,
+        message_id: Some(&id),
     });
     store
         .record_sent(&message(&id), &outcome, answer)

@@ -81,7 +81,9 @@ pub trait Store: Send + Sync + 'static {
     /// `Fresh` (the key is now in flight), `Replay` when done with the same fingerprint, `InFlight`
     /// when in flight with the same fingerprint, `BodyMismatch` for another fingerprint. A row
     /// older than `ttl_ms` counts as absent and is taken over. Of concurrent claims of one key,
-    /// across processes sharing the database, exactly one gets `Fresh`.
+    /// across processes sharing the database, exactly one gets `Fresh`. `message_id` names the
+    /// message the request will record with `record_sent`, if it is one that sends: a store may
+    /// then keep the key's answer in that record (SQLite does) instead of in a row of its own.
     async fn claim_key(
         &self,
         client: &str,
@@ -89,6 +91,7 @@ pub trait Store: Send + Sync + 'static {
         fingerprint: &str,
         now_ms: i64,
         ttl_ms: i64,
+        message_id: Option<&str>,
     ) -> Result<KeyClaim, StoreError>;
     async fn complete_key(
         &self,
@@ -283,6 +286,8 @@ pub struct KeyAnswer<'a> {
     pub client: &'a str,
     pub key: &'a str,
     pub response: &'a StoredResponse,
+    /// The message `claim_key` named for this key, if any.
+    pub message_id: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -158,7 +158,8 @@ impl Store for PgStore {
         let write = Write::InsertSent(
             MessageInsert::new(m)?,
             OutcomeUpdate::new(&m.id, outcome),
-            key.map(|key| Box::new(KeyCompletion::of(key))),
+            // Answers keep a table of their own here (`message_id` is not needed).
+            key.map(|key| Box::new(KeyCompletion::new(key.client, key.key, key.response))),
         );
         match self.submit(write).await? {
             Done::Written => Ok(()),
@@ -207,6 +208,7 @@ impl Store for PgStore {
         fingerprint: &str,
         now_ms: i64,
         ttl_ms: i64,
+        message_id: Option<&str>,
     ) -> Result<KeyClaim, StoreError> {
         self.sql.sweep_expired_keys(now_ms, ttl_ms).await?;
         let write = Write::ClaimKey {
@@ -220,7 +222,7 @@ impl Store for PgStore {
             // The key exists (live, expired, or claimed in the same batch): decided on the pool.
             _ => {
                 self.sql
-                    .claim_key(client, key, fingerprint, now_ms, ttl_ms)
+                    .claim_key(client, key, fingerprint, now_ms, ttl_ms, message_id)
                     .await
             }
         }

@@ -240,6 +240,8 @@ impl Store for SqlStore {
         fingerprint: &str,
         now_ms: i64,
         ttl_ms: i64,
+        // Answers keep a table of their own here.
+        _message_id: Option<&str>,
     ) -> Result<KeyClaim, StoreError> {
         self.sweep_expired_keys(now_ms, ttl_ms).await?;
         // Each step is one atomic statement, so concurrent claims (from any process) serialize on
@@ -303,6 +305,7 @@ impl Store for SqlStore {
             client,
             key,
             response,
+            message_id: None,
         };
         match complete_key(&mut conn, answer).await? {
             0 => Err(not_found("idempotency key", key)),

@@ -193,7 +193,7 @@ impl Store for SqliteStore {
         let write = Write::InsertSent(
             MessageInsert::new(m)?,
             OutcomeUpdate::new(&m.id, outcome),
-            key.map(|key| Box::new(KeyCompletion::of(key))),
+            key.map(|key| Box::new(KeyCompletion::with_record(key, &m.id))),
         );
         match self.submit(write).await? {
             Done::Unit => Ok(()),
@@ -264,11 +264,13 @@ impl Store for SqliteStore {
         fingerprint: &str,
         now_ms: i64,
         ttl_ms: i64,
+        message_id: Option<&str>,
     ) -> Result<KeyClaim, StoreError> {
         let write = Write::ClaimKey {
             client: client.to_owned(),
             key: key.to_owned(),
             fingerprint: fingerprint.to_owned(),
+            message_id: message_id.map(str::to_owned),
             now_ms,
             expired_before_ms: now_ms.saturating_sub(ttl_ms),
             sweep: self.key_sweep.due(now_ms),
@@ -554,6 +556,8 @@ enum Write {
         client: String,
         key: String,
         fingerprint: String,
+        /// The message whose record may keep the answer.
+        message_id: Option<String>,
         now_ms: i64,
         /// Rows created before this count as absent.
         expired_before_ms: i64,
@@ -795,9 +799,14 @@ fn apply(conn: &Connection, write: &Write, savepoints: Savepoints) -> Result<Don
             Ok(Done::Unit)
         }),
         Write::InsertSent(m, o, key) => guarded(&|conn| {
-            insert_sent(conn, m, o)?;
-            if let Some(k) = key {
-                complete_key(conn, k)?;
+            match key {
+                // The key was claimed for this message: its answer rides in the row.
+                Some(k) if k.for_record => insert_sent(conn, m, o, Some(k))?,
+                Some(k) => {
+                    insert_sent(conn, m, o, None)?;
+                    complete_key(conn, k)?;
+                }
+                None => insert_sent(conn, m, o, None)?,
             }
             Ok(Done::Unit)
         }),
@@ -844,6 +853,7 @@ fn apply(conn: &Connection, write: &Write, savepoints: Savepoints) -> Result<Don
             client,
             key,
             fingerprint,
+            message_id,
             now_ms,
             expired_before_ms,
             sweep,
@@ -853,7 +863,14 @@ fn apply(conn: &Connection, write: &Write, savepoints: Savepoints) -> Result<Don
                     .execute([expired_before_ms])?;
             }
             // This connection holds the write lock: the row cannot change between statements.
-            if insert_key(conn, client, key, fingerprint, *now_ms)? {
+            let claim = KeyRow {
+                client,
+                key,
+                fingerprint,
+                message_id: message_id.as_deref(),
+                now_ms: *now_ms,
+            };
+            if insert_key(conn, &claim)? {
                 return Ok(Done::Claim(KeyClaim::Fresh));
             }
             // An expired key is claimed anew: its row (and with it its answer) goes, and the
@@ -864,16 +881,21 @@ fn apply(conn: &Connection, write: &Write, savepoints: Savepoints) -> Result<Don
                      WHERE client = ?1 AND idempotency_key = ?2 AND created_at < ?3",
                 )?
                 .execute(params![client, key, expired_before_ms])?;
-            if expired == 1 && insert_key(conn, client, key, fingerprint, *now_ms)? {
+            if expired == 1 && insert_key(conn, &claim)? {
                 return Ok(Done::Claim(KeyClaim::Fresh));
             }
             let live = conn
                 .prepare_cached(
                     "SELECT k.fingerprint, \
-                     CASE WHEN a.key_id IS NULL THEN ?3 ELSE ?4 END, \
-                     a.status, a.body, a.retry_after_secs \
+                     CASE WHEN a.key_id IS NOT NULL OR m.key_answer_body IS NOT NULL \
+                     THEN ?4 ELSE ?3 END, \
+                     CASE WHEN a.key_id IS NULL THEN m.key_answer_status ELSE a.status END, \
+                     CASE WHEN a.key_id IS NULL THEN m.key_answer_body ELSE a.body END, \
+                     CASE WHEN a.key_id IS NULL THEN m.key_answer_retry_after_secs \
+                     ELSE a.retry_after_secs END \
                      FROM idempotency_keys AS k \
                      LEFT JOIN idempotency_answers AS a ON a.key_id = k.id \
+                     LEFT JOIN messages AS m ON m.id = k.message_id \
                      WHERE k.client = ?1 AND k.idempotency_key = ?2",
                 )?
                 .query_row(
@@ -894,7 +916,9 @@ fn apply(conn: &Connection, write: &Write, savepoints: Savepoints) -> Result<Don
             conn.prepare_cached(
                 "DELETE FROM idempotency_keys AS k \
                  WHERE client = ?1 AND idempotency_key = ?2 \
-                 AND NOT EXISTS (SELECT 1 FROM idempotency_answers WHERE key_id = k.id)",
+                 AND NOT EXISTS (SELECT 1 FROM idempotency_answers WHERE key_id = k.id) \
+                 AND NOT EXISTS (SELECT 1 FROM messages \
+                    WHERE id = k.message_id AND key_answer_body IS NOT NULL)",
             )?
             .execute(params![client, key])?;
             Ok(Done::Unit)
@@ -976,23 +1000,33 @@ fn apply(conn: &Connection, write: &Write, savepoints: Savepoints) -> Result<Don
 }
 
 fn insert_message(conn: &Connection, m: &MessageInsert) -> Result<(), StoreError> {
-    insert_row(conn, m, None)
+    insert_row(conn, m, None, None)
 }
 
-/// Claims `key` if no row holds it: whether it did.
-fn insert_key(
-    conn: &Connection,
-    client: &str,
-    key: &str,
-    fingerprint: &str,
+/// A key's row as a claim writes it.
+struct KeyRow<'a> {
+    client: &'a str,
+    key: &'a str,
+    fingerprint: &'a str,
+    message_id: Option<&'a str>,
     now_ms: i64,
-) -> Result<bool, StoreError> {
+}
+
+/// Claims the key if no row holds it: whether it did.
+fn insert_key(conn: &Connection, row: &KeyRow<'_>) -> Result<bool, StoreError> {
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO idempotency_keys (client, idempotency_key, fingerprint, created_at) \
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (client, idempotency_key) DO NOTHING",
+            "INSERT INTO idempotency_keys \
+             (client, idempotency_key, fingerprint, created_at, message_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (client, idempotency_key) DO NOTHING",
         )?
-        .execute(params![client, key, fingerprint, now_ms])?;
+        .execute(params![
+            row.client,
+            row.key,
+            row.fingerprint,
+            row.now_ms,
+            row.message_id
+        ])?;
     Ok(inserted == 1)
 }
 
@@ -1019,9 +1053,15 @@ fn complete_key(conn: &Connection, k: &KeyCompletion) -> Result<usize, StoreErro
 }
 
 /// A message with its send's outcome already known: one insert instead of an insert, an update
-/// and an event's row. The outcome is the message's first event, kept in its row.
-fn insert_sent(conn: &Connection, m: &MessageInsert, o: &OutcomeUpdate) -> Result<(), StoreError> {
-    insert_row(conn, m, Some(o))
+/// and an event's row. The outcome is the message's first event, kept in its row; so is `key`'s
+/// answer, given when the key was claimed for this message.
+fn insert_sent(
+    conn: &Connection,
+    m: &MessageInsert,
+    o: &OutcomeUpdate,
+    key: Option<&KeyCompletion>,
+) -> Result<(), StoreError> {
+    insert_row(conn, m, Some(o), key)
 }
 
 /// The message's row: `queued` (or what `m` says) until an outcome is given; an outcome given
@@ -1030,13 +1070,15 @@ fn insert_row(
     conn: &Connection,
     m: &MessageInsert,
     o: Option<&OutcomeUpdate>,
+    key: Option<&KeyCompletion>,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO messages (id, client, recipient, sender, message_type, refs, \
          callback_url, route, status, provider, endpoint, provider_message_id, error, \
-         created_at, updated_at, first_event_status, first_event_at, first_event_error) \
+         created_at, updated_at, first_event_status, first_event_at, first_event_error, \
+         key_answer_status, key_answer_body, key_answer_retry_after_secs) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-         ?16, ?17, ?13)",
+         ?16, ?17, ?13, ?18, ?19, ?20)",
     )?
     .execute(params![
         m.id,
@@ -1055,7 +1097,10 @@ fn insert_row(
         m.created_at_ms,
         o.map_or(m.created_at_ms, |o| o.at_ms),
         o.map(|o| &o.status),
-        o.map(|o| o.at_ms)
+        o.map(|o| o.at_ms),
+        key.map(|k| k.status),
+        key.map(|k| &k.body),
+        key.and_then(|k| k.retry_after_secs)
     ])?;
     Ok(())
 }

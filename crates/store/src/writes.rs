@@ -68,11 +68,18 @@ pub(crate) struct KeyCompletion {
     pub(crate) status: i64,
     pub(crate) body: Vec<u8>,
     pub(crate) retry_after_secs: Option<i64>,
+    /// The key was claimed for the message recorded with this answer: the answer may be kept
+    /// in that message's row.
+    pub(crate) for_record: bool,
 }
 
 impl KeyCompletion {
-    pub(crate) fn of(answer: KeyAnswer<'_>) -> Self {
-        KeyCompletion::new(answer.client, answer.key, answer.response)
+    /// `answer`, written with the record of message `message_id`.
+    pub(crate) fn with_record(answer: KeyAnswer<'_>, message_id: &str) -> Self {
+        KeyCompletion {
+            for_record: answer.message_id == Some(message_id),
+            ..KeyCompletion::new(answer.client, answer.key, answer.response)
+        }
     }
 
     pub(crate) fn new(client: &str, key: &str, response: &StoredResponse) -> Self {
@@ -84,6 +91,7 @@ impl KeyCompletion {
             retry_after_secs: response
                 .retry_after_secs
                 .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+            for_record: false,
         }
     }
 }

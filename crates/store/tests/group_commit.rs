@@ -281,7 +281,7 @@ async fn claims_and_completions_at_once(db: &TestDb) {
         async move {
             let key = format!("k{}", i % 50);
             store
-                .claim_key("orders", &key, "fp", T0, DAY_MS)
+                .claim_key("orders", &key, "fp", T0, DAY_MS, None)
                 .await
                 .map(|claim| (key, claim))
         }
@@ -323,7 +323,7 @@ async fn claims_and_completions_at_once(db: &TestDb) {
         }
     }
     let replay = store
-        .claim_key("orders", "k7", "fp", T0 + 1, DAY_MS)
+        .claim_key("orders", "k7", "fp", T0 + 1, DAY_MS, None)
         .await
         .unwrap();
     assert_eq!(

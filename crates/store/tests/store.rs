@@ -37,6 +37,7 @@ on_every_backend!(
     failed_outcome_keeps_the_error,
     a_sent_message_recorded_in_one_write_equals_insert_then_outcome,
     a_sent_message_completes_its_key_in_the_same_write,
+    a_key_claimed_for_its_message_keeps_its_answer_with_the_record,
     deleting_messages_deletes_their_events,
     outcome_for_an_unknown_message_is_not_found,
     duplicate_message_id_is_refused,

@@ -22,6 +22,8 @@ use switchboard_store::{KeyAnswer, KeyClaim, StoredResponse};
 pub struct HeldKey {
     client: String,
     key: String,
+    /// The message the key was claimed for, if any.
+    message_id: Option<String>,
     kept: Arc<Mutex<Option<StoredResponse>>>,
 }
 
@@ -38,6 +40,7 @@ impl HeldKey {
             client: &self.client,
             key: &self.key,
             response,
+            message_id: self.message_id.as_deref(),
         }
     }
 
@@ -47,6 +50,7 @@ impl HeldKey {
             client: self.client.clone(),
             key: self.key.clone(),
             response,
+            message_id: self.message_id.clone(),
         }
     }
 
@@ -58,12 +62,15 @@ impl HeldKey {
 
 /// Runs `work` once per client and key: a repeat with the same `body` gets the kept answer
 /// again, with another body 422, while the first runs 409. Without a key, just runs it.
+/// `message_id` names the message the work records, when it sends one: the store may keep the
+/// answer in that record.
 pub async fn answer_once<T, W, F>(
     state: web::Data<AppState>,
     client: ClientName,
     key: Option<String>,
     body: &[u8],
     request_id: &str,
+    message_id: Option<&str>,
     work: W,
 ) -> Result<HttpResponse, ApiError>
 where
@@ -80,6 +87,7 @@ where
                 &idempotency::fingerprint(body),
                 clock::now_ms(),
                 RETENTION.as_millis() as i64,
+                message_id,
             )
             .await
             .map_err(|e| ApiError::store_unavailable(&e, request_id))?;
@@ -98,6 +106,7 @@ where
     let work = work(key.as_ref().map(|key| HeldKey {
         client: client.0.clone(),
         key: key.clone(),
+        message_id: message_id.map(str::to_owned),
         kept: kept.clone(),
     }));
     // The work runs to its end in its own task, even if the caller hangs up: what it did is

@@ -71,7 +71,7 @@ pub async fn send_batch(
         // The batch's key is completed on its own, after the batch is queued.
         |_key| async move { queue_batch(&state, &client, &body, &request_id).await }
     };
-    answer_once(state, client, key, &body, &request_id, work).await
+    answer_once(state, client, key, &body, &request_id, None, work).await
 }
 
 async fn queue_batch(

@@ -70,6 +70,8 @@ pub async fn send_message(
         // A dry run sends and stores nothing, so there is nothing to make idempotent.
         return plan(&state, &body, &request_id);
     }
+    // Named before the key is claimed: the key's answer can then be kept in its record.
+    let message_id = ulid::Ulid::new().to_string();
     // Boxed: the send's state machine is kilobytes, and unboxed it was copied at every move
     // (into `answer_once`, into its task): memmove was 6% of the gateway's CPU.
     let work = {
@@ -77,13 +79,19 @@ pub async fn send_message(
         let client = client.clone();
         let body = body.clone();
         let request_id = request_id.clone();
+        let message_id = message_id.clone();
         |key| {
             Box::pin(async move {
-                handle(&state, &client, key, &body, &request_id, respond_async).await
+                let ids = Ids {
+                    message: &message_id,
+                    request: &request_id,
+                };
+                handle(&state, &client, key, &body, ids, respond_async).await
             })
         }
     };
-    answer_once(state, client, key, &body, &request_id, work).await
+    let message_id = Some(message_id.as_str());
+    answer_once(state, client, key, &body, &request_id, message_id, work).await
 }
 
 /// A 202: sent (a provider accepted it), or queued (`Prefer: respond-async` or `send_at`).
@@ -144,6 +152,12 @@ fn plan(state: &AppState, body: &[u8], request_id: &str) -> Result<HttpResponse,
     Ok(HttpResponse::Ok().json(plan))
 }
 
+/// A request's id and the id of the message it sends.
+struct Ids<'a> {
+    message: &'a str,
+    request: &'a str,
+}
+
 /// Queues the message (asked for, or scheduled), or records it, sends it with failover and
 /// records the outcome (with the answer kept under `key`, when there is one).
 async fn handle(
@@ -151,13 +165,16 @@ async fn handle(
     client: &ClientName,
     key: Option<HeldKey>,
     body: &[u8],
-    request_id: &str,
+    ids: Ids<'_>,
     respond_async: bool,
 ) -> Result<Answer, ApiError> {
+    let Ids {
+        message: message_id,
+        request: request_id,
+    } = ids;
     let settings = state.settings();
     let prepared = prepare(&settings, body, request_id)?;
-    let message_id = ulid::Ulid::new().to_string();
-    let record = new_message(&prepared, &message_id, &client.0);
+    let record = new_message(&prepared, message_id, &client.0);
     if respond_async || prepared.schedule.send_at_ms.is_some() {
         let entry = queue::entry(record, body, &prepared.schedule);
         queue::enqueue(state, std::slice::from_ref(&entry))
@@ -176,7 +193,7 @@ async fn handle(
         state.store_health.wrote(inserted.is_ok());
         inserted.map_err(|e| ApiError::store_unavailable(&e, request_id))?;
     }
-    let in_flight = (!record_first).then(|| state.sends_in_flight.begin(&message_id));
+    let in_flight = (!record_first).then(|| state.sends_in_flight.begin(message_id));
     // Not held back by pacing, but counted against the sender's budget.
     state.sync_pacing.count(
         &route.sender.number,
@@ -187,7 +204,7 @@ async fn handle(
         &settings.resilience,
         &route,
         &message,
-        &message_id,
+        message_id,
     )
     .await
     .map_err(|failure| ApiError::from_send(failure, request_id));
@@ -195,7 +212,7 @@ async fn handle(
     let answer = result.map(Answer::Sent);
     let mut late_key_answer = None;
     let recorded = if record_first {
-        state.store.record_outcome(&message_id, &outcome).await
+        state.store.record_outcome(message_id, &outcome).await
     } else {
         // The answer kept under the key is committed with the record, in one write.
         let kept = key.as_ref().and_then(|key| key.answer(&answer));

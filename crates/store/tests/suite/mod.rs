@@ -126,7 +126,15 @@ async fn apply(store: &Shared, id: &str, change: &StatusChange) -> Applied {
 
 async fn claim(store: &Shared, client: &str, key: &str, fingerprint: &str, now: i64) -> KeyClaim {
     store
-        .claim_key(client, key, fingerprint, now, DAY_MS)
+        .claim_key(client, key, fingerprint, now, DAY_MS, None)
+        .await
+        .unwrap()
+}
+
+/// A claim for a request that will record message `message_id`.
+async fn claim_for(store: &Shared, key: &str, now: i64, message_id: &str) -> KeyClaim {
+    store
+        .claim_key("orders", key, "fp", now, DAY_MS, Some(message_id))
         .await
         .unwrap()
 }
@@ -272,6 +280,7 @@ pub async fn a_sent_message_completes_its_key_in_the_same_write(db: &TestDb) {
                 client: "orders",
                 key,
                 response: &answer,
+                message_id: None,
             };
             let outcome = accepted(&format!("wamid.{id}"), T0 + 40);
             store.record_sent(&message(id), &outcome, Some(key)).await
@@ -299,6 +308,7 @@ pub async fn a_sent_message_completes_its_key_in_the_same_write(db: &TestDb) {
         client: "orders",
         key: "gone",
         response: &answer,
+        message_id: None,
     };
     store
         .record_sent(&message("01KD"), &accepted("wamid.d", T0 + 60), Some(gone))
@@ -314,6 +324,7 @@ pub async fn a_sent_message_completes_its_key_in_the_same_write(db: &TestDb) {
         client: "orders",
         key: "kept",
         response: &answer,
+        message_id: None,
     };
     assert!(store
         .record_sent(&message("01KA"), &accepted("wamid.x", T0 + 80), Some(kept))
@@ -327,6 +338,115 @@ pub async fn a_sent_message_completes_its_key_in_the_same_write(db: &TestDb) {
         stored(&store, "01KA").await.provider_message_id.as_deref(),
         Some("wamid.01KA")
     );
+}
+
+/// A key claimed for the message its request records keeps its answer with that record (SQLite
+/// keeps it in the message's row; PostgreSQL in its table of answers, as any other): it replays
+/// every field, refuses another body, outlives a release, and goes with its key.
+pub async fn a_key_claimed_for_its_message_keeps_its_answer_with_the_record(db: &TestDb) {
+    let store = db.open().await;
+    let sent = response(r#"{"id":"01RA"}"#);
+    let timed_out = StoredResponse {
+        status: 504,
+        body: br#"{"error":{"code":"provider_timeout"}}"#.to_vec(),
+        retry_after_secs: Some(30),
+    };
+    for (key, id, answer) in [("ka", "01RA", &sent), ("kb", "01RB", &timed_out)] {
+        assert_eq!(claim_for(&store, key, T0, id).await, KeyClaim::Fresh);
+        assert_eq!(
+            claim(&store, "orders", key, "fp", T0 + 1).await,
+            KeyClaim::InFlight
+        );
+        let kept = KeyAnswer {
+            client: "orders",
+            key,
+            response: answer,
+            message_id: Some(id),
+        };
+        store
+            .record_sent(
+                &message(id),
+                &accepted(&format!("wamid.{id}"), T0 + 5),
+                Some(kept),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            claim(&store, "orders", key, "fp", T0 + 10).await,
+            KeyClaim::Replay(answer.clone())
+        );
+        assert_eq!(
+            claim(&store, "orders", key, "other", T0 + 10).await,
+            KeyClaim::BodyMismatch
+        );
+        // A release is for a key whose answer was not kept: a done key stays done.
+        store.release_key("orders", key).await.unwrap();
+        assert_eq!(
+            claim(&store, "orders", key, "fp", T0 + 11).await,
+            KeyClaim::Replay(answer.clone())
+        );
+    }
+    let record = stored(&store, "01RA").await;
+    assert_eq!(
+        (
+            record.status.as_str(),
+            record.provider_message_id.as_deref()
+        ),
+        ("accepted", Some("wamid.01RA"))
+    );
+    let sqlite = matches!(db, TestDb::Sqlite { .. });
+    let answers_in_records = "SELECT COUNT(*) FROM messages WHERE key_answer_body IS NOT NULL";
+    if sqlite {
+        assert_eq!(db.count(answers_in_records).await, 2);
+        assert_eq!(
+            db.count("SELECT COUNT(*) FROM idempotency_answers").await,
+            0
+        );
+    }
+    // Expired, a key is claimed anew (for another message), and its old answer is gone; so is
+    // every expired key's, swept.
+    let later = T0 + DAY_MS + 1;
+    assert_eq!(
+        claim_for(&store, "ka", later, "01RC").await,
+        KeyClaim::Fresh
+    );
+    assert_eq!(
+        claim(&store, "orders", "ka", "fp", later + 1).await,
+        KeyClaim::InFlight
+    );
+    assert_eq!(
+        claim(&store, "orders", "kb", "fp", later + 1).await,
+        KeyClaim::Fresh
+    );
+    if sqlite {
+        assert_eq!(db.count(answers_in_records).await, 0);
+    }
+    // A record written for another message than the claim named keeps the answer apart.
+    let other = KeyAnswer {
+        client: "orders",
+        key: "ka",
+        response: &sent,
+        message_id: Some("01RC"),
+    };
+    store
+        .record_sent(
+            &message("01RD"),
+            &accepted("wamid.01RD", later + 2),
+            Some(other),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        claim(&store, "orders", "ka", "fp", later + 3).await,
+        KeyClaim::Replay(sent.clone())
+    );
+    if sqlite {
+        assert_eq!(db.count(answers_in_records).await, 0);
+        assert_eq!(
+            db.count("SELECT COUNT(*) FROM idempotency_answers").await,
+            1
+        );
+    }
 }
 
 /// Messages removed with SQL (retention, by hand) take their events with them, and only theirs.
