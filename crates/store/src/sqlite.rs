@@ -859,7 +859,7 @@ fn apply(conn: &Connection, write: &Write, savepoints: Savepoints) -> Result<Don
             sweep,
         } => guarded(&|conn| {
             if *sweep {
-                conn.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
+                conn.prepare_cached(SWEEP_EXPIRED_KEYS)?
                     .execute([expired_before_ms])?;
             }
             // This connection holds the write lock: the row cannot change between statements.
@@ -1002,6 +1002,14 @@ fn apply(conn: &Connection, write: &Write, savepoints: Savepoints) -> Result<Don
 fn insert_message(conn: &Connection, m: &MessageInsert) -> Result<(), StoreError> {
     insert_row(conn, m, None, None)
 }
+
+/// Deletes the keys claimed before the first one created at or after `?1`, the time before which
+/// a key has expired (migration 0007): the rows before it are expired, and an expired row claimed
+/// after a live one (a clock set back) waits for the next sweep. The scan walks the ids in order
+/// and stops at the first live row, so a sweep reads about as many rows as it deletes.
+const SWEEP_EXPIRED_KEYS: &str = "DELETE FROM idempotency_keys WHERE id < coalesce(\
+     (SELECT id FROM idempotency_keys WHERE created_at >= ?1 ORDER BY id LIMIT 1), \
+     (SELECT max(id) FROM idempotency_keys) + 1)";
 
 /// A key's row as a claim writes it.
 struct KeyRow<'a> {
@@ -1493,7 +1501,7 @@ fn is_in_memory(url: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_in_memory;
+    use super::{is_in_memory, SWEEP_EXPIRED_KEYS};
     use rusqlite::Connection;
 
     /// Key, fingerprint, created_at; the answer's status, body and Retry-After.
@@ -1579,6 +1587,65 @@ mod tests {
             )
             .unwrap();
         assert!(plan.contains("idempotency_keys_by_age"), "{plan}");
+    }
+
+    /// The sweep deletes the keys claimed before the first live one, their answers with them,
+    /// walking the ids in order (no index on the keys' age).
+    #[test]
+    fn the_sweep_deletes_the_expired_keys_in_claim_order() {
+        let conn = super::open_writer(None).unwrap();
+        let ages = |conn: &Connection| -> Vec<i64> {
+            conn.prepare("SELECT created_at FROM idempotency_keys ORDER BY id")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        // Claimed in this order; the third with a clock set back.
+        for (key, created_at) in [("a", 10), ("b", 20), ("c", 5), ("d", 30)] {
+            conn.execute(
+                "INSERT INTO idempotency_keys (client, idempotency_key, fingerprint, created_at) \
+                 VALUES ('orders', ?1, 'fp', ?2)",
+                rusqlite::params![key, created_at],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO idempotency_answers (key_id, status, body) \
+             SELECT id, 202, X'7B7D' FROM idempotency_keys",
+        )
+        .unwrap();
+        let sweep =
+            |expired_before: i64| conn.execute(SWEEP_EXPIRED_KEYS, [expired_before]).unwrap();
+
+        // Only `a` is before the first live key (`b`): `c` waits for a later sweep.
+        assert_eq!(sweep(15), 1);
+        assert_eq!(ages(&conn), [20, 5, 30]);
+        assert_eq!(sweep(25), 2);
+        assert_eq!(ages(&conn), [30]);
+        // All expired: all go.
+        assert_eq!(sweep(31), 1);
+        assert!(ages(&conn).is_empty());
+        assert_eq!(sweep(31), 0);
+        let answers: i64 = conn
+            .query_row("SELECT COUNT(*) FROM idempotency_answers", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(answers, 0);
+
+        // The lookup of the first live key walks the table in id order: no sort, no index.
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {SWEEP_EXPIRED_KEYS}"))
+            .unwrap()
+            .query_map([0], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|step| step.contains("INDEX")), "{plan:?}");
     }
 
     #[test]
