@@ -1040,14 +1040,14 @@ median() {
 }
 
 # The key pairs: each pair's gateway-keys as a share of its gateway-keyless, and the target on
-# the median pair.
+# the median pair. A pair where either run served nothing has no share ("-"), which misses.
 evaluate_keys() {
   [[ -n "${R_rps[gateway-keys]:-}" ]] || return 0
   local i suffix keys keyless shares=() median_share first
   for ((i = 1; i <= KEY_PAIRS; i++)); do
     suffix=$(key_pair_suffix "$i")
     keys=${R_rps[gateway-keys$suffix]} keyless=${R_rps[gateway-keyless$suffix]}
-    shares+=("$(awk -v a="$keys" -v b="$keyless" 'BEGIN {if (b > 0) printf "%.1f", a / b * 100; else print "-"}')")
+    shares+=("$(awk -v a="$keys" -v b="$keyless" 'BEGIN {if (a > 0 && b > 0) printf "%.1f", a / b * 100; else print "-"}')")
   done
   median_share=$(median "${shares[@]}")
   first="first pair ${R_rps[gateway-keys]} vs ${R_rps[gateway-keyless]} req/s"

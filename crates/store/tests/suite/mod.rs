@@ -351,7 +351,11 @@ pub async fn a_key_claimed_for_its_message_keeps_its_answer_with_the_record(db: 
         body: br#"{"error":{"code":"provider_timeout"}}"#.to_vec(),
         retry_after_secs: Some(30),
     };
-    for (key, id, answer) in [("ka", "01RA", &sent), ("kb", "01RB", &timed_out)] {
+    for (key, id, answer) in [
+        ("ka", "01RA", &sent),
+        ("kb", "01RB", &timed_out),
+        ("kc", "01RE", &sent),
+    ] {
         assert_eq!(claim_for(&store, key, T0, id).await, KeyClaim::Fresh);
         assert_eq!(
             claim(&store, "orders", key, "fp", T0 + 1).await,
@@ -397,14 +401,14 @@ pub async fn a_key_claimed_for_its_message_keeps_its_answer_with_the_record(db: 
     let sqlite = matches!(db, TestDb::Sqlite { .. });
     let answers_in_records = "SELECT COUNT(*) FROM messages WHERE key_answer_body IS NOT NULL";
     if sqlite {
-        assert_eq!(db.count(answers_in_records).await, 2);
+        assert_eq!(db.count(answers_in_records).await, 3);
         assert_eq!(
             db.count("SELECT COUNT(*) FROM idempotency_answers").await,
             0
         );
     }
     // Expired, a key is claimed anew (for another message), and its old answer is gone; so is
-    // every expired key's, swept.
+    // every expired key's, swept (`kc` is never claimed again).
     let later = T0 + DAY_MS + 1;
     assert_eq!(
         claim_for(&store, "ka", later, "01RC").await,
