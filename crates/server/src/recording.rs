@@ -408,18 +408,22 @@ mod tests {
     async fn records_a_write_is_trying_still_count_as_waiting() {
         use futures_util::FutureExt;
         let dir = tempfile::tempdir().unwrap();
-        let store = sqlite_store(&dir.path().join("late.db")).await;
+        let path = dir.path().join("late.db");
+        let store = sqlite_store(&path).await;
         let late = LateRecords::default();
         late.keep(message("m1"), accepted("wamid.1"), None);
         late.keep(message("m2"), accepted("wamid.2"), None);
-        // The write takes both and waits for the store's first answer: a scrape of the gauge
-        // then, or a bound check, still sees them.
+        // The write takes both and waits for the store: a scrape of the gauge then, or a bound
+        // check, still sees them. The lock keeps the store's writer from committing m1 until
+        // the count is read, however fast the machine.
+        let lock = switchboard_store::testing::hold_sqlite_write_lock(&path).unwrap();
         let mut write = std::pin::pin!(late.write(store.as_ref()));
         assert!(
             write.as_mut().now_or_never().is_none(),
             "the store answers later"
         );
         assert_eq!(late.waiting(), 2);
+        drop(lock);
         write.await;
         assert_eq!(late.waiting(), 0);
         store.close().await;

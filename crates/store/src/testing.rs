@@ -83,3 +83,21 @@ pub async fn set_connections_allowed(
 pub fn execute_on_sqlite(path: &std::path::Path, sql: &str) -> rusqlite::Result<()> {
     rusqlite::Connection::open(path)?.execute_batch(sql)
 }
+
+/// SQLite's write lock on a database file, held from a connection of its own until dropped:
+/// the store's writer waits for it (its busy timeout is 10 s), so a test decides when a write
+/// can commit. Reads go on (WAL).
+pub struct SqliteWriteLock(rusqlite::Connection);
+
+/// Takes the write lock of the SQLite database at `path`, beside an open store.
+pub fn hold_sqlite_write_lock(path: &std::path::Path) -> rusqlite::Result<SqliteWriteLock> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    Ok(SqliteWriteLock(conn))
+}
+
+impl Drop for SqliteWriteLock {
+    fn drop(&mut self) {
+        let _ = self.0.execute_batch("ROLLBACK");
+    }
+}
